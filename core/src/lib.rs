@@ -10,6 +10,7 @@ pub mod json;
 pub mod jwk;
 pub mod crypto;
 pub mod jws;
+pub mod url;
 pub mod config;
 pub mod rules;
 pub mod extract;
