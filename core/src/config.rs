@@ -1,1 +1,2000 @@
-//! TODO
+//! The plugin configuration: one JSON object, parsed strictly into a [`Config`] that needs no
+//! further checking at request time.
+//!
+//! Parsing goes through the strict JSON reader (duplicate member names are refused at every
+//! depth, so `{"domain": "a", "domain": "b"}` cannot mean whichever one a parser keeps), then
+//! typed deserialisation that refuses unknown fields, then validation. Every error names the
+//! field with its position, e.g. `configuration field "rules[2].match.path": must start with "/"`.
+//! Nothing is defaulted silently except the documented defaults.
+
+use crate::algorithm::Algorithm;
+use crate::b64;
+use crate::forward::{self, ClaimHeader, Forward, ForwardError};
+use crate::json;
+use crate::jwk::{self, JwkSet};
+use crate::rejection::ChallengeConfig;
+use crate::rules::{self, PathMatch, Require, Rule, RuleSet};
+use crate::url::{HttpUrl, UrlError};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Larger configurations are refused before parsing (an inline JWKS included).
+pub const MAX_CONFIG_LEN: usize = 256 * 1024;
+
+const MAX_DOMAINS: usize = 32;
+const MAX_AUDIENCES: usize = 32;
+const MAX_UPSTREAMS: usize = 32;
+const MAX_RULES: usize = 512;
+const MAX_SCOPES_PER_RULE: usize = 32;
+const MAX_METHODS_PER_RULE: usize = 16;
+const MAX_SCOPE_CLAIMS: usize = 8;
+const MAX_CLAIM_HEADERS: usize = 32;
+const MAX_STRING_LEN: usize = 1024;
+const MAX_REALM_LEN: usize = 128;
+const MAX_NONCE_SECRET_LEN: usize = 1024;
+
+/// An HMAC key shorter than the hash output weakens the nonce MAC (RFC 2104 §3).
+pub const MIN_NONCE_SECRET_LEN: usize = 32;
+
+/// The configuration as the filter uses it.
+#[derive(Debug)]
+pub struct Config {
+    /// Every accepted issuer; a token's `iss` must equal one `issuer` exactly.
+    pub issuers: Vec<IssuerConfig>,
+    /// Where keys come from; `IssuerConfig::key_source` indexes this.
+    pub key_sources: Vec<KeySource>,
+    pub audiences: Vec<String>,
+    pub algorithms: Vec<Algorithm>,
+    pub clock_skew: u64,
+    pub realm: String,
+    pub scope_claims: Vec<String>,
+    pub bypass_cors_preflight: bool,
+    pub rules: RuleSet,
+    pub forward: Forward,
+    /// The default upstream (cluster) for key fetches.
+    pub upstream: Option<String>,
+    /// Per-host upstreams; hosts are lower-case.
+    pub upstreams: BTreeMap<String, String>,
+    pub jwks_cache_ttl: u64,
+    pub jwks_min_refresh_interval: u64,
+    pub jwks_max_stale: u64,
+    pub http_timeout_ms: u64,
+    pub dpop: DpopConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuerConfig {
+    /// `https://<domain>/`.
+    pub issuer: String,
+    /// The normalised domain: lower-case host, and `:port` if one was given.
+    pub domain: String,
+    pub key_source: usize,
+}
+
+#[derive(Debug)]
+pub enum KeySource {
+    /// `url` is the issuer's discovery document; its `jwks_uri` names the keys.
+    Discovery { url: HttpUrl, upstream: String },
+    /// The configured `jwks_uri`, shared by every issuer.
+    JwksUri { url: HttpUrl, upstream: String },
+    /// The configured `jwks`: no network at all.
+    Inline(JwkSet),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpopConfig {
+    pub enabled: bool,
+    pub required: bool,
+    /// Seconds a proof's `iat` may lie in the future.
+    pub iat_leeway: u64,
+    /// Seconds a proof's `iat` may lie in the past.
+    pub iat_offset: u64,
+    pub algorithms: Vec<Algorithm>,
+    pub replay_check: bool,
+    pub nonce: Option<NonceConfig>,
+    pub trust_forwarded_headers: bool,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct NonceConfig {
+    pub secret: Vec<u8>,
+    /// Seconds.
+    pub lifetime: u64,
+}
+
+/// The secret must never reach a log line through `{:?}`.
+impl fmt::Debug for NonceConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NonceConfig")
+            .field("secret", &format_args!("<{} bytes>", self.secret.len()))
+            .field("lifetime", &self.lifetime)
+            .finish()
+    }
+}
+
+impl Config {
+    /// The upstream that serves `host`: its `upstreams` entry, else `upstream`.
+    pub fn upstream_for(&self, host: &str) -> Option<&str> {
+        upstream_for(&self.upstreams, self.upstream.as_deref(), host)
+    }
+
+    /// The issuer whose keys come from `source` (for a discovery source, the one issuer
+    /// its document must name).
+    pub fn issuer_of_source(&self, source: usize) -> Option<&str> {
+        self.issuers
+            .iter()
+            .find(|i| i.key_source == source)
+            .map(|i| i.issuer.as_str())
+    }
+
+    pub fn challenge(&self) -> ChallengeConfig {
+        ChallengeConfig {
+            realm: self.realm.clone(),
+            dpop_enabled: self.dpop.enabled,
+            dpop_required: self.dpop.required,
+            dpop_algorithms: self.dpop.algorithms.clone(),
+        }
+    }
+}
+
+fn upstream_for<'a>(
+    upstreams: &'a BTreeMap<String, String>,
+    default: Option<&'a str>,
+    host: &str,
+) -> Option<&'a str> {
+    upstreams
+        .get(&host.to_ascii_lowercase())
+        .map(String::as_str)
+        .or(default)
+}
+
+/// A refused configuration: which field, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Dotted path with indexes, e.g. `rules[2].match.path`; empty for the document itself.
+    pub field: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+        ConfigError {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "configuration: {}", self.problem)
+        } else {
+            write!(f, "configuration field {:?}: {}", self.field, self.problem)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+// ---- the JSON shape ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    domain: Option<String>,
+    domains: Option<Vec<String>>,
+    audience: Option<Value>,
+    upstream: Option<String>,
+    upstreams: Option<BTreeMap<String, String>>,
+    jwks_uri: Option<String>,
+    jwks: Option<Map<String, Value>>,
+    algorithms: Option<Vec<String>>,
+    clock_skew_seconds: Option<u64>,
+    realm: Option<String>,
+    scope_claims: Option<Vec<String>>,
+    bypass_cors_preflight: Option<bool>,
+    rules: Option<Vec<RawRule>>,
+    forward: Option<RawForward>,
+    jwks_cache_ttl_seconds: Option<u64>,
+    jwks_min_refresh_interval_seconds: Option<u64>,
+    jwks_max_stale_seconds: Option<u64>,
+    http_timeout_ms: Option<u64>,
+    dpop_enabled: Option<bool>,
+    dpop_required: Option<bool>,
+    dpop_iat_leeway: Option<u64>,
+    dpop_iat_offset: Option<u64>,
+    dpop_algorithms: Option<Vec<String>>,
+    dpop_replay_check: Option<bool>,
+    dpop_nonce: Option<RawNonce>,
+    trust_forwarded_headers: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    #[serde(rename = "match")]
+    matcher: RawMatch,
+    require: Option<RawRequire>,
+    scopes: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMatch {
+    path: Option<String>,
+    prefix: Option<String>,
+    methods: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum RawRequire {
+    Token,
+    None,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawForward {
+    claim_headers: Option<BTreeMap<String, String>>,
+    claims_header: Option<String>,
+    strip_authorization: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNonce {
+    secret: String,
+    lifetime_seconds: Option<u64>,
+}
+
+// ---- parsing ----
+
+pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ConfigError::new(
+            "",
+            "is empty; at least \"domain\" and \"audience\" are required",
+        ));
+    }
+    if bytes.len() > MAX_CONFIG_LEN {
+        return Err(ConfigError::new(
+            "",
+            format!("is larger than {MAX_CONFIG_LEN} bytes"),
+        ));
+    }
+    let object = json::parse_object(bytes).map_err(|e| match e {
+        json::JsonError::DuplicateMember(name) => ConfigError::new(name, "appears more than once"),
+        other => ConfigError::new("", other.to_string()),
+    })?;
+    let raw: RawConfig = serde_path_to_error::deserialize(Value::Object(object)).map_err(|e| {
+        let path = e.path().to_string();
+        shape_error(
+            if path == "." { "" } else { &path },
+            &e.into_inner().to_string(),
+        )
+    })?;
+    validate(raw)
+}
+
+/// Turns serde's messages into one that names the offending field itself. For an unknown
+/// field the path already ends with its name; for a missing one it names the parent.
+fn shape_error(path: &str, message: &str) -> ConfigError {
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let problem = match rest.split_once(", expected ") {
+            Some((_, list)) => format!(
+                "is not a known field (expected {})",
+                list.replace('`', "\"")
+            ),
+            None => "is not a known field".to_owned(),
+        };
+        return ConfigError::new(path, problem);
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let name = rest.split('`').next().unwrap_or("");
+        let field = if path.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{path}.{name}")
+        };
+        return ConfigError::new(field, "is required");
+    }
+    ConfigError::new(path, message.replace('`', "\""))
+}
+
+fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+    let domains = domains(raw.domain, raw.domains)?;
+    let audiences = audiences(raw.audience)?;
+    let algorithms = algorithm_list(
+        raw.algorithms,
+        "algorithms",
+        &Algorithm::ALL,
+        &[Algorithm::RS256],
+    )?;
+
+    let upstream = match raw.upstream {
+        Some(u) => Some(upstream_name(&u).map_err(|p| ConfigError::new("upstream", p))?),
+        None => None,
+    };
+    let upstreams = upstream_map(raw.upstreams.unwrap_or_default())?;
+
+    let resolve = |url: &HttpUrl| -> Result<String, ConfigError> {
+        upstream_for(&upstreams, upstream.as_deref(), &url.host).map(str::to_owned).ok_or_else(|| {
+            ConfigError::new(
+                "upstream",
+                format!(
+                    "is required to fetch {url} (or give \"upstreams\" an entry for {:?}, or give \"jwks\")",
+                    url.host
+                ),
+            )
+        })
+    };
+    // One shared source (inline keys or a direct `jwks_uri`), or discovery per issuer.
+    let shared = match (raw.jwks, raw.jwks_uri) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                "jwks_uri",
+                "cannot be combined with \"jwks\"",
+            ))
+        }
+        (Some(jwks), None) => Some(KeySource::Inline(inline_jwks(jwks, &algorithms)?)),
+        // http is accepted for a local issuer: the fetch goes through a configured upstream,
+        // and Envoy's cluster, not the URL, decides the transport.
+        (None, Some(uri)) => {
+            let url =
+                HttpUrl::parse(&uri).map_err(|e| ConfigError::new("jwks_uri", url_problem(e)))?;
+            let upstream = resolve(&url)?;
+            Some(KeySource::JwksUri { url, upstream })
+        }
+        (None, None) => None,
+    };
+    let mut issuers: Vec<IssuerConfig> = Vec::with_capacity(domains.len());
+    let mut key_sources: Vec<KeySource> = Vec::with_capacity(domains.len());
+    if let Some(source) = shared {
+        key_sources.push(source);
+    }
+    for (domain, url) in domains {
+        let key_source = if key_sources.is_empty()
+            || matches!(key_sources.first(), Some(KeySource::Discovery { .. }))
+        {
+            let discovery = HttpUrl {
+                path: "/.well-known/openid-configuration".to_owned(),
+                query: None,
+                ..url
+            };
+            let upstream = resolve(&discovery)?;
+            key_sources.push(KeySource::Discovery {
+                url: discovery,
+                upstream,
+            });
+            key_sources.len() - 1
+        } else {
+            0
+        };
+        issuers.push(IssuerConfig {
+            issuer: format!("https://{domain}/"),
+            domain,
+            key_source,
+        });
+    }
+
+    let dpop_enabled = raw.dpop_enabled.unwrap_or(true);
+    let dpop_required = raw.dpop_required.unwrap_or(false);
+    if dpop_required && !dpop_enabled {
+        return Err(ConfigError::new(
+            "dpop_required",
+            "requires \"dpop_enabled\": true",
+        ));
+    }
+    let nonce = match raw.dpop_nonce {
+        None => None,
+        Some(_) if !dpop_enabled => {
+            return Err(ConfigError::new(
+                "dpop_nonce",
+                "requires \"dpop_enabled\": true",
+            ))
+        }
+        Some(n) => Some(nonce_config(n)?),
+    };
+    let dpop = DpopConfig {
+        enabled: dpop_enabled,
+        required: dpop_required,
+        iat_leeway: bounded("dpop_iat_leeway", raw.dpop_iat_leeway, 30, 0, 3600)?,
+        iat_offset: bounded("dpop_iat_offset", raw.dpop_iat_offset, 300, 1, 3600)?,
+        algorithms: algorithm_list(
+            raw.dpop_algorithms,
+            "dpop_algorithms",
+            &[
+                Algorithm::ES256,
+                Algorithm::ES384,
+                Algorithm::EdDSA,
+                Algorithm::RS256,
+                Algorithm::PS256,
+            ],
+            &[Algorithm::ES256],
+        )?,
+        replay_check: raw.dpop_replay_check.unwrap_or(true),
+        nonce,
+        trust_forwarded_headers: raw.trust_forwarded_headers.unwrap_or(false),
+    };
+
+    Ok(Config {
+        issuers,
+        key_sources,
+        audiences,
+        algorithms,
+        clock_skew: bounded("clock_skew_seconds", raw.clock_skew_seconds, 60, 0, 3600)?,
+        realm: realm(raw.realm)?,
+        scope_claims: scope_claims(raw.scope_claims)?,
+        bypass_cors_preflight: raw.bypass_cors_preflight.unwrap_or(true),
+        rules: rule_set(raw.rules.unwrap_or_default())?,
+        forward: forward_config(raw.forward)?,
+        upstream,
+        upstreams,
+        jwks_cache_ttl: bounded(
+            "jwks_cache_ttl_seconds",
+            raw.jwks_cache_ttl_seconds,
+            600,
+            1,
+            7 * 86400,
+        )?,
+        jwks_min_refresh_interval: bounded(
+            "jwks_min_refresh_interval_seconds",
+            raw.jwks_min_refresh_interval_seconds,
+            30,
+            1,
+            86400,
+        )?,
+        jwks_max_stale: bounded(
+            "jwks_max_stale_seconds",
+            raw.jwks_max_stale_seconds,
+            86400,
+            0,
+            30 * 86400,
+        )?,
+        http_timeout_ms: bounded("http_timeout_ms", raw.http_timeout_ms, 5000, 1, 60_000)?,
+        dpop,
+    })
+}
+
+fn bounded(
+    field: &str,
+    value: Option<u64>,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    let v = value.unwrap_or(default);
+    if v < min || v > max {
+        return Err(ConfigError::new(
+            field,
+            format!("must be from {min} to {max}, not {v}"),
+        ));
+    }
+    Ok(v)
+}
+
+fn url_problem(e: UrlError) -> String {
+    format!("is not a valid URL: {e}")
+}
+
+/// Each domain with the https URL of its issuer; `domain` is `host` or `host:port`.
+fn domains(
+    domain: Option<String>,
+    domains: Option<Vec<String>>,
+) -> Result<Vec<(String, HttpUrl)>, ConfigError> {
+    let list: Vec<(String, String)> = match (domain, domains) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                "domains",
+                "cannot be combined with \"domain\"; give exactly one of them",
+            ))
+        }
+        (None, None) => return Err(ConfigError::new("domain", "is required (or \"domains\")")),
+        (Some(d), None) => vec![("domain".to_owned(), d)],
+        (None, Some(list)) => {
+            if list.is_empty() {
+                return Err(ConfigError::new("domains", "must not be empty"));
+            }
+            if list.len() > MAX_DOMAINS {
+                return Err(ConfigError::new(
+                    "domains",
+                    format!("must not list more than {MAX_DOMAINS} domains"),
+                ));
+            }
+            list.into_iter()
+                .enumerate()
+                .map(|(i, d)| (format!("domains[{i}]"), d))
+                .collect()
+        }
+    };
+    let mut out: Vec<(String, HttpUrl)> = Vec::with_capacity(list.len());
+    for (field, raw) in list {
+        let url = normalize_domain(&raw).map_err(|p| ConfigError::new(field.clone(), p))?;
+        let domain = url.authority();
+        if out.iter().any(|(d, _)| *d == domain) {
+            return Err(ConfigError::new(
+                field,
+                format!("repeats the domain {domain:?}"),
+            ));
+        }
+        out.push((domain, url));
+    }
+    Ok(out)
+}
+
+/// `tenant.example.com`, `https://tenant.example.com/` and `tenant.example.com:8443` are domains;
+/// anything with another scheme, a path, userinfo, query or whitespace is refused.
+pub fn normalize_domain(raw: &str) -> Result<HttpUrl, String> {
+    if raw.is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    if !raw.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("must not contain whitespace, control or non-ASCII characters".to_owned());
+    }
+    let has_prefix = |p: &str| {
+        raw.get(..p.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(p))
+    };
+    if has_prefix("http://") {
+        return Err("must use https: the issuer is https://<domain>/".to_owned());
+    }
+    let rest = if has_prefix("https://") {
+        raw.get("https://".len()..).unwrap_or("")
+    } else {
+        raw
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.contains("://") {
+        return Err("must be a host name, optionally preceded by https://".to_owned());
+    }
+    if rest.contains('@') {
+        return Err("must not contain userinfo (user@host)".to_owned());
+    }
+    if rest.contains(['?', '#']) {
+        return Err("must not contain a query or fragment".to_owned());
+    }
+    if rest.contains(['/', '\\']) {
+        return Err("must be a host name without a path".to_owned());
+    }
+    HttpUrl::parse(&format!("https://{rest}/")).map_err(|e| match e {
+        UrlError::MissingHost => "must name a host".to_owned(),
+        other => format!("is not a valid host: {other}"),
+    })
+}
+
+fn audiences(value: Option<Value>) -> Result<Vec<String>, ConfigError> {
+    let field = "audience";
+    let list = match value {
+        None => return Err(ConfigError::new(field, "is required")),
+        Some(Value::String(s)) => vec![(field.to_owned(), Value::String(s))],
+        Some(Value::Array(items)) => {
+            if items.is_empty() {
+                return Err(ConfigError::new(field, "must not be empty"));
+            }
+            if items.len() > MAX_AUDIENCES {
+                return Err(ConfigError::new(
+                    field,
+                    format!("must not list more than {MAX_AUDIENCES} audiences"),
+                ));
+            }
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| (format!("{field}[{i}]"), v))
+                .collect()
+        }
+        Some(_) => {
+            return Err(ConfigError::new(
+                field,
+                "must be a string or a list of strings",
+            ))
+        }
+    };
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for (field, v) in list {
+        let Value::String(s) = v else {
+            return Err(ConfigError::new(field, "must be a string"));
+        };
+        check_text(&field, &s)?;
+        if out.contains(&s) {
+            return Err(ConfigError::new(
+                field,
+                format!("repeats the audience {s:?}"),
+            ));
+        }
+        out.push(s);
+    }
+    Ok(out)
+}
+
+/// A non-empty string of bounded length without control characters.
+fn check_text(field: &str, s: &str) -> Result<(), ConfigError> {
+    if s.is_empty() {
+        return Err(ConfigError::new(field, "must not be empty"));
+    }
+    if s.len() > MAX_STRING_LEN {
+        return Err(ConfigError::new(
+            field,
+            format!("must not be longer than {MAX_STRING_LEN} bytes"),
+        ));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(ConfigError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn algorithm_list(
+    names: Option<Vec<String>>,
+    field: &str,
+    allowed: &[Algorithm],
+    default: &[Algorithm],
+) -> Result<Vec<Algorithm>, ConfigError> {
+    let Some(names) = names else {
+        return Ok(default.to_vec());
+    };
+    if names.is_empty() {
+        return Err(ConfigError::new(field, "must not be empty"));
+    }
+    let allowed_names = allowed
+        .iter()
+        .map(|a| a.name())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut out: Vec<Algorithm> = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let at = format!("{field}[{i}]");
+        let upper = name.to_ascii_uppercase();
+        let alg = match Algorithm::from_name(name) {
+            Some(alg) if allowed.contains(&alg) => alg,
+            Some(_) => {
+                return Err(ConfigError::new(at, format!("{name:?} is not allowed here; use one of {allowed_names}")))
+            }
+            None if upper == "NONE" => {
+                return Err(ConfigError::new(at, "\"none\" is never allowed: it means an unsigned token"))
+            }
+            None if upper.starts_with("HS") => {
+                return Err(ConfigError::new(
+                    at,
+                    format!("{name:?} is a symmetric algorithm and is never allowed; use one of {allowed_names}"),
+                ))
+            }
+            None => return Err(ConfigError::new(at, format!("unknown algorithm {name:?}; use one of {allowed_names}"))),
+        };
+        if out.contains(&alg) {
+            return Err(ConfigError::new(at, format!("repeats {name:?}")));
+        }
+        out.push(alg);
+    }
+    Ok(out)
+}
+
+/// An Envoy cluster name: non-empty, printable ASCII.
+fn upstream_name(name: &str) -> Result<String, String> {
+    if name.is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    if name.len() > 255 || !name.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(
+            "must be a cluster name: 1 to 255 printable ASCII characters without spaces".to_owned(),
+        );
+    }
+    Ok(name.to_owned())
+}
+
+fn upstream_map(raw: BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ConfigError> {
+    if raw.len() > MAX_UPSTREAMS {
+        return Err(ConfigError::new(
+            "upstreams",
+            format!("must not have more than {MAX_UPSTREAMS} entries"),
+        ));
+    }
+    let mut out = BTreeMap::new();
+    for (host, name) in raw {
+        let field = format!("upstreams.{host}");
+        if !crate::url::is_host_name(&host) && !is_bracketed_ipv6(&host) {
+            return Err(ConfigError::new(
+                field,
+                "must be keyed by a host name (without scheme, port or path)",
+            ));
+        }
+        let upstream = upstream_name(&name).map_err(|p| ConfigError::new(field.clone(), p))?;
+        if out.insert(host.to_ascii_lowercase(), upstream).is_some() {
+            return Err(ConfigError::new(
+                field,
+                "repeats a host (host names are compared case-insensitively)",
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn is_bracketed_ipv6(host: &str) -> bool {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok())
+}
+
+fn inline_jwks(jwks: Map<String, Value>, algorithms: &[Algorithm]) -> Result<JwkSet, ConfigError> {
+    let parsed = jwk::parse_jwks_object(&jwks)
+        .map_err(|e| ConfigError::new("jwks", format!("is not a valid JWKS: {e}")))?;
+    let keys = parsed.keys;
+    if keys.is_empty() {
+        let why = parsed
+            .skipped
+            .first()
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default();
+        return Err(ConfigError::new(
+            "jwks",
+            format!("contains no usable key{why}"),
+        ));
+    }
+    // Tokens are matched to keys by `kid`, so a key without one can never verify anything.
+    let usable = keys
+        .iter()
+        .any(|k| k.kid.is_some() && algorithms.iter().any(|alg| k.fits(*alg)));
+    if !usable {
+        return Err(ConfigError::new(
+            "jwks",
+            "has no key with a \"kid\" that fits any of \"algorithms\"",
+        ));
+    }
+    Ok(keys)
+}
+
+fn nonce_config(raw: RawNonce) -> Result<NonceConfig, ConfigError> {
+    let field = "dpop_nonce.secret";
+    if raw.secret.len() > MAX_NONCE_SECRET_LEN {
+        return Err(ConfigError::new(field, "is too long"));
+    }
+    let secret = b64::decode(&raw.secret)
+        .map_err(|e| ConfigError::new(field, format!("must be unpadded base64url: {e}")))?;
+    if secret.len() < MIN_NONCE_SECRET_LEN {
+        return Err(ConfigError::new(
+            field,
+            format!(
+                "must decode to at least {MIN_NONCE_SECRET_LEN} bytes, not {}",
+                secret.len()
+            ),
+        ));
+    }
+    let lifetime = bounded(
+        "dpop_nonce.lifetime_seconds",
+        raw.lifetime_seconds,
+        60,
+        1,
+        3600,
+    )?;
+    Ok(NonceConfig { secret, lifetime })
+}
+
+fn realm(raw: Option<String>) -> Result<String, ConfigError> {
+    let Some(realm) = raw else {
+        return Ok("api".to_owned());
+    };
+    if realm.is_empty() || realm.len() > MAX_REALM_LEN {
+        return Err(ConfigError::new(
+            "realm",
+            format!("must be 1 to {MAX_REALM_LEN} characters"),
+        ));
+    }
+    // It is written inside a quoted-string of every challenge.
+    if !realm
+        .bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+    {
+        return Err(ConfigError::new(
+            "realm",
+            "must be printable ASCII without '\"' or '\\'",
+        ));
+    }
+    Ok(realm)
+}
+
+fn scope_claims(raw: Option<Vec<String>>) -> Result<Vec<String>, ConfigError> {
+    let Some(list) = raw else {
+        return Ok(vec!["scope".to_owned(), "scp".to_owned()]);
+    };
+    if list.is_empty() {
+        return Err(ConfigError::new("scope_claims", "must not be empty"));
+    }
+    if list.len() > MAX_SCOPE_CLAIMS {
+        return Err(ConfigError::new(
+            "scope_claims",
+            format!("must not list more than {MAX_SCOPE_CLAIMS} claims"),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for (i, claim) in list.into_iter().enumerate() {
+        let field = format!("scope_claims[{i}]");
+        check_text(&field, &claim)?;
+        if out.contains(&claim) {
+            return Err(ConfigError::new(field, format!("repeats {claim:?}")));
+        }
+        out.push(claim);
+    }
+    Ok(out)
+}
+
+fn rule_set(raw: Vec<RawRule>) -> Result<RuleSet, ConfigError> {
+    if raw.len() > MAX_RULES {
+        return Err(ConfigError::new(
+            "rules",
+            format!("must not have more than {MAX_RULES} rules"),
+        ));
+    }
+    let mut rules = Vec::with_capacity(raw.len());
+    for (i, r) in raw.into_iter().enumerate() {
+        rules.push(rule(i, r)?);
+    }
+    Ok(RuleSet::new(rules))
+}
+
+fn rule(i: usize, raw: RawRule) -> Result<Rule, ConfigError> {
+    let at = |name: &str| format!("rules[{i}].{name}");
+    let path = match (raw.matcher.path, raw.matcher.prefix) {
+        (Some(p), None) => {
+            rules::check_rule_path(&p)
+                .map_err(|e| ConfigError::new(at("match.path"), e.to_string()))?;
+            PathMatch::Exact(p)
+        }
+        (None, Some(p)) => {
+            rules::check_rule_path(&p)
+                .map_err(|e| ConfigError::new(at("match.prefix"), e.to_string()))?;
+            PathMatch::Prefix(p)
+        }
+        _ => {
+            return Err(ConfigError::new(
+                at("match"),
+                "needs exactly one of \"path\" and \"prefix\"",
+            ))
+        }
+    };
+
+    let methods = match raw.matcher.methods {
+        None => None,
+        Some(list) => {
+            if list.is_empty() {
+                return Err(ConfigError::new(
+                    at("match.methods"),
+                    "must not be empty (leave it out to match every method)",
+                ));
+            }
+            if list.len() > MAX_METHODS_PER_RULE {
+                return Err(ConfigError::new(
+                    at("match.methods"),
+                    format!("must not list more than {MAX_METHODS_PER_RULE} methods"),
+                ));
+            }
+            let mut out: Vec<String> = Vec::with_capacity(list.len());
+            for (j, m) in list.iter().enumerate() {
+                let field = at(&format!("match.methods[{j}]"));
+                if m.is_empty() || m.len() > 32 || !m.bytes().all(is_tchar) {
+                    return Err(ConfigError::new(
+                        field,
+                        "must be an HTTP method name such as \"GET\"",
+                    ));
+                }
+                // Methods are case-sensitive on the wire; configuration accepts `get` for `GET`.
+                let upper = m.to_ascii_uppercase();
+                if out.contains(&upper) {
+                    return Err(ConfigError::new(field, format!("repeats {upper:?}")));
+                }
+                out.push(upper);
+            }
+            Some(out)
+        }
+    };
+
+    let scopes = match raw.scopes {
+        None => Vec::new(),
+        Some(v) => scope_list(&at("scopes"), v)?,
+    };
+    let require = match raw.require.unwrap_or(RawRequire::Token) {
+        RawRequire::None if !scopes.is_empty() => {
+            return Err(ConfigError::new(
+                at("scopes"),
+                "cannot be combined with \"require\": \"none\"",
+            ))
+        }
+        RawRequire::None => Require::None,
+        RawRequire::Token => Require::Token { scopes },
+    };
+    Ok(Rule {
+        path,
+        methods,
+        require,
+    })
+}
+
+/// RFC 9110 §5.6.2 `tchar`.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// `"a b"` or `["a", "b"]`; each a scope-token (RFC 6749 §3.3).
+fn scope_list(field: &str, value: Value) -> Result<Vec<String>, ConfigError> {
+    let items: Vec<(String, String)> = match value {
+        Value::String(s) => {
+            let items: Vec<(String, String)> = s
+                .split(' ')
+                .filter(|x| !x.is_empty())
+                .map(|x| (field.to_owned(), x.to_owned()))
+                .collect();
+            if items.is_empty() {
+                return Err(ConfigError::new(
+                    field,
+                    "must not be empty (leave it out to require no scope)",
+                ));
+            }
+            items
+        }
+        Value::Array(list) => {
+            if list.is_empty() {
+                return Err(ConfigError::new(
+                    field,
+                    "must not be empty (leave it out to require no scope)",
+                ));
+            }
+            let mut items = Vec::with_capacity(list.len());
+            for (j, v) in list.into_iter().enumerate() {
+                let Value::String(s) = v else {
+                    return Err(ConfigError::new(
+                        format!("{field}[{j}]"),
+                        "must be a string",
+                    ));
+                };
+                items.push((format!("{field}[{j}]"), s));
+            }
+            items
+        }
+        _ => {
+            return Err(ConfigError::new(
+                field,
+                "must be a string of space-separated scopes or a list of strings",
+            ))
+        }
+    };
+    if items.len() > MAX_SCOPES_PER_RULE {
+        return Err(ConfigError::new(
+            field,
+            format!("must not list more than {MAX_SCOPES_PER_RULE} scopes"),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    for (at, scope) in items {
+        let nqchar = |b: u8| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b);
+        if scope.is_empty() || scope.len() > 256 || !scope.bytes().all(nqchar) {
+            return Err(ConfigError::new(
+                at,
+                format!("{scope:?} is not a scope: printable ASCII without spaces, '\"' or '\\'"),
+            ));
+        }
+        if out.contains(&scope) {
+            return Err(ConfigError::new(at, format!("repeats {scope:?}")));
+        }
+        out.push(scope);
+    }
+    Ok(out)
+}
+
+fn forward_config(raw: Option<RawForward>) -> Result<Forward, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(Forward::default());
+    };
+    let claim_headers = raw.claim_headers.unwrap_or_default();
+    if claim_headers.len() > MAX_CLAIM_HEADERS {
+        return Err(ConfigError::new(
+            "forward.claim_headers",
+            format!("must not have more than {MAX_CLAIM_HEADERS} entries"),
+        ));
+    }
+    let mut entries = Vec::with_capacity(claim_headers.len());
+    for (claim, header) in &claim_headers {
+        let field = format!("forward.claim_headers.{claim}");
+        entries.push(
+            ClaimHeader::new(claim, header).map_err(|e| ConfigError::new(field, e.to_string()))?,
+        );
+    }
+    let claims_header = match raw.claims_header {
+        None => None,
+        Some(h) => Some(
+            forward::header_name(&h)
+                .map_err(|e| ConfigError::new("forward.claims_header", e.to_string()))?,
+        ),
+    };
+    Forward::new(
+        entries,
+        claims_header,
+        raw.strip_authorization.unwrap_or(false),
+    )
+    .map_err(|e| match &e {
+        ForwardError::DuplicateHeader(_) => ConfigError::new("forward", e.to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use serde_json::json;
+
+    const EC_KEY: &str = r#"{"kty":"EC","crv":"P-256","kid":"ec1","x":"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4","y":"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM"}"#;
+    const SECRET_32: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+
+    fn minimal() -> Value {
+        json!({"domain": "tenant.example.com", "audience": "https://api.example.com", "upstream": "auth0"})
+    }
+
+    fn with(overrides: Value) -> Vec<u8> {
+        let mut base = minimal();
+        if let (Value::Object(b), Value::Object(o)) = (&mut base, overrides) {
+            for (k, v) in o {
+                if v.is_null() {
+                    b.remove(&k);
+                } else {
+                    b.insert(k, v);
+                }
+            }
+        }
+        serde_json::to_vec(&base).unwrap()
+    }
+
+    fn ok(bytes: &[u8]) -> Config {
+        match parse(bytes) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn err(bytes: &[u8]) -> ConfigError {
+        match parse(bytes) {
+            Ok(_) => panic!("accepted {}", String::from_utf8_lossy(bytes)),
+            Err(e) => e,
+        }
+    }
+
+    fn e(field: &str, problem: &str) -> ConfigError {
+        ConfigError::new(field, problem)
+    }
+
+    #[test]
+    fn minimal_configuration_gets_every_default() {
+        let c = ok(&with(json!({})));
+        assert_eq!(
+            c.issuers,
+            vec![IssuerConfig {
+                issuer: "https://tenant.example.com/".to_owned(),
+                domain: "tenant.example.com".to_owned(),
+                key_source: 0
+            }]
+        );
+        match c.key_sources.as_slice() {
+            [KeySource::Discovery { url, upstream }] => {
+                assert_eq!(
+                    url.to_string(),
+                    "https://tenant.example.com/.well-known/openid-configuration"
+                );
+                assert_eq!(upstream, "auth0");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(c.audiences, vec!["https://api.example.com".to_owned()]);
+        assert_eq!(c.algorithms, vec![Algorithm::RS256]);
+        assert_eq!(c.clock_skew, 60);
+        assert_eq!(c.realm, "api");
+        assert_eq!(c.scope_claims, vec!["scope".to_owned(), "scp".to_owned()]);
+        assert!(c.bypass_cors_preflight);
+        assert_eq!(c.rules, RuleSet::default());
+        assert_eq!(c.forward, Forward::default());
+        assert_eq!(c.upstream.as_deref(), Some("auth0"));
+        assert!(c.upstreams.is_empty());
+        assert_eq!(
+            (
+                c.jwks_cache_ttl,
+                c.jwks_min_refresh_interval,
+                c.jwks_max_stale,
+                c.http_timeout_ms
+            ),
+            (600, 30, 86400, 5000)
+        );
+        assert_eq!(
+            c.dpop,
+            DpopConfig {
+                enabled: true,
+                required: false,
+                iat_leeway: 30,
+                iat_offset: 300,
+                algorithms: vec![Algorithm::ES256],
+                replay_check: true,
+                nonce: None,
+                trust_forwarded_headers: false,
+            }
+        );
+        assert_eq!(
+            c.challenge(),
+            ChallengeConfig {
+                realm: "api".to_owned(),
+                dpop_enabled: true,
+                dpop_required: false,
+                dpop_algorithms: vec![Algorithm::ES256]
+            }
+        );
+    }
+
+    #[test]
+    fn every_field_set() {
+        let c = ok(&serde_json::to_vec(&json!({
+            "domains": ["tenant.example.com", "https://login.example.org/"],
+            "audience": ["https://api.example.com", "urn:other"],
+            "upstream": "auth0",
+            "upstreams": {"LOGIN.example.org": "login_cluster"},
+            "algorithms": ["RS256", "PS256", "ES256", "EdDSA"],
+            "clock_skew_seconds": 0,
+            "realm": "payments",
+            "scope_claims": ["permissions"],
+            "bypass_cors_preflight": false,
+            "rules": [
+                {"match": {"path": "/api/public"}, "require": "none"},
+                {"match": {"prefix": "/api/", "methods": ["get", "HEAD"]}, "scopes": "read:messages  read:all"},
+                {"match": {"path": "/api/data", "methods": ["POST"]}, "require": "token", "scopes": ["read:data", "write:data"]}
+            ],
+            "forward": {
+                "claim_headers": {"sub": "X-Auth-Sub", "cnf.jkt": "x-auth-jkt"},
+                "claims_header": "X-Auth-Claims",
+                "strip_authorization": true
+            },
+            "jwks_cache_ttl_seconds": 60,
+            "jwks_min_refresh_interval_seconds": 1,
+            "jwks_max_stale_seconds": 0,
+            "http_timeout_ms": 60000,
+            "dpop_enabled": true,
+            "dpop_required": true,
+            "dpop_iat_leeway": 0,
+            "dpop_iat_offset": 60,
+            "dpop_algorithms": ["ES384", "EdDSA", "ES256"],
+            "dpop_replay_check": false,
+            "dpop_nonce": {"secret": SECRET_32, "lifetime_seconds": 120},
+            "trust_forwarded_headers": true
+        }))
+        .unwrap());
+        let issuers: Vec<(&str, usize)> = c
+            .issuers
+            .iter()
+            .map(|i| (i.issuer.as_str(), i.key_source))
+            .collect();
+        assert_eq!(
+            issuers,
+            vec![
+                ("https://tenant.example.com/", 0),
+                ("https://login.example.org/", 1)
+            ]
+        );
+        let sources: Vec<(String, &str)> = c
+            .key_sources
+            .iter()
+            .map(|s| match s {
+                KeySource::Discovery { url, upstream } => (url.to_string(), upstream.as_str()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            sources,
+            vec![
+                (
+                    "https://tenant.example.com/.well-known/openid-configuration".to_owned(),
+                    "auth0"
+                ),
+                (
+                    "https://login.example.org/.well-known/openid-configuration".to_owned(),
+                    "login_cluster"
+                ),
+            ]
+        );
+        assert_eq!(c.issuer_of_source(1), Some("https://login.example.org/"));
+        assert_eq!(c.upstream_for("Login.Example.org"), Some("login_cluster"));
+        assert_eq!(c.upstream_for("keys.example.net"), Some("auth0"));
+        assert_eq!(
+            c.audiences,
+            vec!["https://api.example.com".to_owned(), "urn:other".to_owned()]
+        );
+        assert_eq!(
+            c.algorithms,
+            vec![
+                Algorithm::RS256,
+                Algorithm::PS256,
+                Algorithm::ES256,
+                Algorithm::EdDSA
+            ]
+        );
+        assert_eq!(
+            (c.clock_skew, c.realm.as_str(), c.bypass_cors_preflight),
+            (0, "payments", false)
+        );
+        assert_eq!(c.scope_claims, vec!["permissions".to_owned()]);
+        let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            c.rules.rules(),
+            [
+                Rule {
+                    path: PathMatch::Exact("/api/public".to_owned()),
+                    methods: None,
+                    require: Require::None
+                },
+                Rule {
+                    path: PathMatch::Prefix("/api/".to_owned()),
+                    methods: Some(strings(&["GET", "HEAD"])),
+                    require: Require::Token {
+                        scopes: strings(&["read:messages", "read:all"])
+                    },
+                },
+                Rule {
+                    path: PathMatch::Exact("/api/data".to_owned()),
+                    methods: Some(strings(&["POST"])),
+                    require: Require::Token {
+                        scopes: strings(&["read:data", "write:data"])
+                    },
+                },
+            ]
+        );
+        // claim_headers entries come in claim-name order.
+        assert_eq!(
+            c.forward.managed_headers(),
+            ["x-auth-jkt", "x-auth-sub", "x-auth-claims"]
+        );
+        assert!(c.forward.strip_authorization());
+        assert_eq!(
+            (
+                c.jwks_cache_ttl,
+                c.jwks_min_refresh_interval,
+                c.jwks_max_stale,
+                c.http_timeout_ms
+            ),
+            (60, 1, 0, 60000)
+        );
+        assert_eq!(
+            c.dpop,
+            DpopConfig {
+                enabled: true,
+                required: true,
+                iat_leeway: 0,
+                iat_offset: 60,
+                algorithms: vec![Algorithm::ES384, Algorithm::EdDSA, Algorithm::ES256],
+                replay_check: false,
+                nonce: Some(NonceConfig {
+                    secret: (0u8..32).collect(),
+                    lifetime: 120
+                }),
+                trust_forwarded_headers: true,
+            }
+        );
+    }
+
+    #[test]
+    fn domain_forms() {
+        let cases = [
+            ("tenant.us.auth0.com", "https://tenant.us.auth0.com/"),
+            (
+                "https://tenant.us.auth0.com",
+                "https://tenant.us.auth0.com/",
+            ),
+            (
+                "https://tenant.us.auth0.com/",
+                "https://tenant.us.auth0.com/",
+            ),
+            ("tenant.us.auth0.com/", "https://tenant.us.auth0.com/"),
+            (
+                "HTTPS://Tenant.US.auth0.com/",
+                "https://tenant.us.auth0.com/",
+            ),
+            ("127.0.0.1:8443", "https://127.0.0.1:8443/"),
+            ("localhost:9000/", "https://localhost:9000/"),
+            ("[::1]:8443", "https://[::1]:8443/"),
+        ];
+        for (domain, issuer) in cases {
+            let c = ok(&with(json!({ "domain": domain })));
+            assert_eq!(
+                c.issuers.first().map(|i| i.issuer.as_str()),
+                Some(issuer),
+                "{domain}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_domains() {
+        let cases = [
+            ("", "must not be empty"),
+            (
+                " tenant.example.com",
+                "must not contain whitespace, control or non-ASCII characters",
+            ),
+            (
+                "tenant.example.com ",
+                "must not contain whitespace, control or non-ASCII characters",
+            ),
+            (
+                "ténant.example.com",
+                "must not contain whitespace, control or non-ASCII characters",
+            ),
+            (
+                "http://tenant.example.com",
+                "must use https: the issuer is https://<domain>/",
+            ),
+            (
+                "HTTP://tenant.example.com/",
+                "must use https: the issuer is https://<domain>/",
+            ),
+            (
+                "ftp://tenant.example.com",
+                "must be a host name, optionally preceded by https://",
+            ),
+            (
+                "https://https://tenant.example.com",
+                "must be a host name, optionally preceded by https://",
+            ),
+            (
+                "tenant.example.com/api",
+                "must be a host name without a path",
+            ),
+            (
+                "https://tenant.example.com//",
+                "must be a host name without a path",
+            ),
+            (
+                "tenant.example.com\\x",
+                "must be a host name without a path",
+            ),
+            (
+                "user@tenant.example.com",
+                "must not contain userinfo (user@host)",
+            ),
+            (
+                "https://u:p@tenant.example.com/",
+                "must not contain userinfo (user@host)",
+            ),
+            (
+                "tenant.example.com?x=1",
+                "must not contain a query or fragment",
+            ),
+            (
+                "tenant.example.com#x",
+                "must not contain a query or fragment",
+            ),
+            ("https://", "must name a host"),
+            ("/", "must name a host"),
+            (
+                "tenant..example.com",
+                "is not a valid host: URL host is not a valid host name or address",
+            ),
+            (
+                "tenant.example.com:0",
+                "is not a valid host: URL port is not a number from 1 to 65535",
+            ),
+            (
+                "tenant.example.com:x",
+                "is not a valid host: URL port is not a number from 1 to 65535",
+            ),
+        ];
+        for (domain, problem) in cases {
+            assert_eq!(
+                err(&with(json!({ "domain": domain }))),
+                e("domain", problem),
+                "{domain:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn domain_and_domains() {
+        let cases = [
+            (
+                json!({"domains": ["a.example.com"]}),
+                e(
+                    "domains",
+                    "cannot be combined with \"domain\"; give exactly one of them",
+                ),
+            ),
+            (
+                json!({"domain": null}),
+                e("domain", "is required (or \"domains\")"),
+            ),
+            (
+                json!({"domain": null, "domains": []}),
+                e("domains", "must not be empty"),
+            ),
+            (
+                json!({"domain": null, "domains": ["a.example.com", "A.example.com/"]}),
+                e("domains[1]", "repeats the domain \"a.example.com\""),
+            ),
+            (
+                json!({"domain": null, "domains": ["a.example.com", "http://b.example.com"]}),
+                e(
+                    "domains[1]",
+                    "must use https: the issuer is https://<domain>/",
+                ),
+            ),
+            (
+                json!({"domain": null, "domains": "a.example.com"}),
+                e(
+                    "domains",
+                    "invalid type: string \"a.example.com\", expected a sequence",
+                ),
+            ),
+            (
+                json!({"domain": 5}),
+                e("domain", "invalid type: integer \"5\", expected a string"),
+            ),
+        ];
+        for (overrides, want) in cases {
+            assert_eq!(err(&with(overrides.clone())), want, "{overrides}");
+        }
+        let too_many: Vec<String> = (0..=MAX_DOMAINS)
+            .map(|i| format!("t{i}.example.com"))
+            .collect();
+        assert_eq!(
+            err(&with(json!({"domain": null, "domains": too_many}))),
+            e("domains", "must not list more than 32 domains")
+        );
+    }
+
+    #[test]
+    fn audiences() {
+        let c = ok(&with(json!({"audience": ["a", "b"]})));
+        assert_eq!(c.audiences, vec!["a".to_owned(), "b".to_owned()]);
+        let cases = [
+            (json!({"audience": null}), e("audience", "is required")),
+            (json!({"audience": ""}), e("audience", "must not be empty")),
+            (json!({"audience": []}), e("audience", "must not be empty")),
+            (
+                json!({"audience": ["a", ""]}),
+                e("audience[1]", "must not be empty"),
+            ),
+            (
+                json!({"audience": ["a", 1]}),
+                e("audience[1]", "must be a string"),
+            ),
+            (
+                json!({"audience": ["a", "a"]}),
+                e("audience[1]", "repeats the audience \"a\""),
+            ),
+            (
+                json!({"audience": 5}),
+                e("audience", "must be a string or a list of strings"),
+            ),
+            (
+                json!({"audience": {"a": 1}}),
+                e("audience", "must be a string or a list of strings"),
+            ),
+            (
+                json!({"audience": "a\nb"}),
+                e("audience", "must not contain control characters"),
+            ),
+        ];
+        for (overrides, want) in cases {
+            assert_eq!(err(&with(overrides.clone())), want, "{overrides}");
+        }
+    }
+
+    #[test]
+    fn algorithms() {
+        let all = "RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA";
+        let dpop = "ES256, ES384, EdDSA, RS256, PS256";
+        let cases = [
+            (json!({"algorithms": []}), e("algorithms", "must not be empty")),
+            (json!({"algorithms": ["RS256", "none"]}), e("algorithms[1]", "\"none\" is never allowed: it means an unsigned token")),
+            (json!({"algorithms": ["NONE"]}), e("algorithms[0]", "\"none\" is never allowed: it means an unsigned token")),
+            (
+                json!({"algorithms": ["HS256"]}),
+                e("algorithms[0]", &format!("\"HS256\" is a symmetric algorithm and is never allowed; use one of {all}")),
+            ),
+            (
+                json!({"algorithms": ["hs512"]}),
+                e("algorithms[0]", &format!("\"hs512\" is a symmetric algorithm and is never allowed; use one of {all}")),
+            ),
+            (json!({"algorithms": ["rs256"]}), e("algorithms[0]", &format!("unknown algorithm \"rs256\"; use one of {all}"))),
+            (json!({"algorithms": ["ES512"]}), e("algorithms[0]", &format!("unknown algorithm \"ES512\"; use one of {all}"))),
+            (json!({"algorithms": ["RS256", "RS256"]}), e("algorithms[1]", "repeats \"RS256\"")),
+            (json!({"algorithms": "RS256"}), e("algorithms", "invalid type: string \"RS256\", expected a sequence")),
+            (json!({"dpop_algorithms": []}), e("dpop_algorithms", "must not be empty")),
+            (json!({"dpop_algorithms": ["RS384"]}), e("dpop_algorithms[0]", &format!("\"RS384\" is not allowed here; use one of {dpop}"))),
+            (json!({"dpop_algorithms": ["ES256", "PS512"]}), e("dpop_algorithms[1]", &format!("\"PS512\" is not allowed here; use one of {dpop}"))),
+            (
+                json!({"dpop_algorithms": ["HS256"]}),
+                e("dpop_algorithms[0]", &format!("\"HS256\" is a symmetric algorithm and is never allowed; use one of {dpop}")),
+            ),
+            (json!({"dpop_algorithms": ["none"]}), e("dpop_algorithms[0]", "\"none\" is never allowed: it means an unsigned token")),
+        ];
+        for (overrides, want) in cases {
+            assert_eq!(err(&with(overrides.clone())), want, "{overrides}");
+        }
+    }
+
+    #[test]
+    fn upstreams_and_key_sources() {
+        // jwks_uri: one source shared by every issuer, on its own host's upstream.
+        let c = ok(&with(json!({
+            "domain": null,
+            "domains": ["a.example.com", "b.example.com"],
+            "upstream": null,
+            "upstreams": {"keys.example.net": "keys"},
+            "jwks_uri": "http://keys.example.net:8080/jwks.json?v=1",
+        })));
+        assert_eq!(
+            c.issuers.iter().map(|i| i.key_source).collect::<Vec<_>>(),
+            vec![0, 0]
+        );
+        match c.key_sources.as_slice() {
+            [KeySource::JwksUri { url, upstream }] => {
+                assert_eq!(
+                    url.to_string(),
+                    "http://keys.example.net:8080/jwks.json?v=1"
+                );
+                assert_eq!(upstream, "keys");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(c.upstream, None);
+
+        let cases = [
+            (
+                json!({"upstream": null}),
+                e("upstream", "is required to fetch https://tenant.example.com/.well-known/openid-configuration (or give \"upstreams\" an entry for \"tenant.example.com\", or give \"jwks\")"),
+            ),
+            (
+                json!({"upstream": null, "upstreams": {"other.example.com": "x"}}),
+                e("upstream", "is required to fetch https://tenant.example.com/.well-known/openid-configuration (or give \"upstreams\" an entry for \"tenant.example.com\", or give \"jwks\")"),
+            ),
+            (
+                json!({"upstream": null, "upstreams": {"tenant.example.com": "t"}, "jwks_uri": "https://keys.example.net/jwks"}),
+                e("upstream", "is required to fetch https://keys.example.net/jwks (or give \"upstreams\" an entry for \"keys.example.net\", or give \"jwks\")"),
+            ),
+            (json!({"upstream": ""}), e("upstream", "must not be empty")),
+            (json!({"upstream": "a b"}), e("upstream", "must be a cluster name: 1 to 255 printable ASCII characters without spaces")),
+            (json!({"upstreams": {"https://a.example.com": "x"}}), e("upstreams.https://a.example.com", "must be keyed by a host name (without scheme, port or path)")),
+            (json!({"upstreams": {"a.example.com:443": "x"}}), e("upstreams.a.example.com:443", "must be keyed by a host name (without scheme, port or path)")),
+            (json!({"upstreams": {"a.example.com": ""}}), e("upstreams.a.example.com", "must not be empty")),
+            (json!({"upstreams": {"a.example.com": "x", "A.example.com": "y"}}), e("upstreams.a.example.com", "repeats a host (host names are compared case-insensitively)")),
+            (json!({"upstreams": {"a.example.com": 1}}), e("upstreams.a.example.com", "invalid type: integer \"1\", expected a string")),
+            (json!({"jwks_uri": "/jwks.json"}), e("jwks_uri", "is not a valid URL: URL must be absolute and start with http:// or https://")),
+            (json!({"jwks_uri": "https://u@keys.example.net/"}), e("jwks_uri", "is not a valid URL: URL must not contain userinfo (user@host)")),
+            (json!({"jwks_uri": "https://a.example.com/", "jwks": {"keys": []}}), e("jwks_uri", "cannot be combined with \"jwks\"")),
+        ];
+        for (overrides, want) in cases {
+            assert_eq!(err(&with(overrides.clone())), want, "{overrides}");
+        }
+    }
+
+    #[test]
+    fn inline_jwks_needs_no_upstream() {
+        let jwks: Value = serde_json::from_str(&format!(r#"{{"keys":[{EC_KEY}]}}"#)).unwrap();
+        let c = ok(&with(json!({
+            "domain": null,
+            "domains": ["a.example.com", "b.example.com"],
+            "upstream": null,
+            "algorithms": ["ES256"],
+            "jwks": jwks,
+        })));
+        assert_eq!(
+            c.issuers.iter().map(|i| i.key_source).collect::<Vec<_>>(),
+            vec![0, 0]
+        );
+        match c.key_sources.as_slice() {
+            [KeySource::Inline(keys)] => assert!(keys.find("ec1").is_some()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn inline_jwks_must_be_usable() {
+        let jwks: Value = serde_json::from_str(&format!(r#"{{"keys":[{EC_KEY}]}}"#)).unwrap();
+        let cases = [
+            (
+                json!({"jwks": {"keys": []}, "algorithms": ["ES256"]}),
+                e("jwks", "contains no usable key"),
+            ),
+            (
+                json!({"jwks": {"keys": [{"kty": "oct", "kid": "h", "k": "c2VjcmV0"}]}, "algorithms": ["ES256"]}),
+                e(
+                    "jwks",
+                    &format!(
+                        "contains no usable key ({})",
+                        jwk::parse_jwks(br#"{"keys":[{"kty":"oct","kid":"h","k":"c2VjcmV0"}]}"#)
+                            .map(|p| p
+                                .skipped
+                                .first()
+                                .map(ToString::to_string)
+                                .unwrap_or_default())
+                            .unwrap_or_default()
+                    ),
+                ),
+            ),
+            (
+                json!({"jwks": jwks, "algorithms": ["RS256"]}),
+                e(
+                    "jwks",
+                    "has no key with a \"kid\" that fits any of \"algorithms\"",
+                ),
+            ),
+            (
+                json!({"jwks": "x"}),
+                e("jwks", "invalid type: string \"x\", expected a map"),
+            ),
+        ];
+        for (overrides, want) in cases {
+            assert_eq!(err(&with(overrides.clone())), want, "{overrides}");
+        }
+        let not_a_set = err(&with(json!({"jwks": {"kty": "EC"}})));
+        assert_eq!(not_a_set.field, "jwks");
+        assert!(
+            not_a_set.problem.starts_with("is not a valid JWKS: "),
+            "{not_a_set}"
+        );
+    }
+
+    #[test]
+    fn rules() {
+        let cases = [
+            (json!({"rules": [{"match": {}}]}), e("rules[0].match", "needs exactly one of \"path\" and \"prefix\"")),
+            (
+                json!({"rules": [{"match": {"path": "/a", "prefix": "/a"}}]}),
+                e("rules[0].match", "needs exactly one of \"path\" and \"prefix\""),
+            ),
+            (json!({"rules": [{"match": {"path": "/a"}}, {"match": {"path": "a"}}]}), e("rules[1].match.path", "must start with \"/\"")),
+            (json!({"rules": [{"match": {"prefix": "api/"}}]}), e("rules[0].match.prefix", "must start with \"/\"")),
+            (
+                json!({"rules": [{"match": {"path": "/a?b=1"}}]}),
+                e("rules[0].match.path", "must not contain \"?\" or \"#\" (matching ignores the query)"),
+            ),
+            (
+                json!({"rules": [{"match": {"prefix": "/a/../b"}}]}),
+                e("rules[0].match.prefix", "is not in the normal form requests are compared in (dot segments resolved, repeated slashes merged, unreserved characters unescaped); write \"/b\""),
+            ),
+            (
+                json!({"rules": [{"match": {"path": "/a%2Fb"}, "require": "none"}]}),
+                e("rules[0].match.path", "must not contain an encoded slash or backslash, a backslash, a malformed percent-escape or a dot segment with parameters"),
+            ),
+            (
+                json!({"rules": [{"match": {"path": "/a", "methods": []}}]}),
+                e("rules[0].match.methods", "must not be empty (leave it out to match every method)"),
+            ),
+            (
+                json!({"rules": [{"match": {"path": "/a", "methods": ["GET", "G ET"]}}]}),
+                e("rules[0].match.methods[1]", "must be an HTTP method name such as \"GET\""),
+            ),
+            (json!({"rules": [{"match": {"path": "/a", "methods": [""]}}]}), e("rules[0].match.methods[0]", "must be an HTTP method name such as \"GET\"")),
+            (json!({"rules": [{"match": {"path": "/a", "methods": ["GET", "get"]}}]}), e("rules[0].match.methods[1]", "repeats \"GET\"")),
+            (
+                json!({"rules": [{"match": {"path": "/a"}, "require": "none", "scopes": "read"}]}),
+                e("rules[0].scopes", "cannot be combined with \"require\": \"none\""),
+            ),
+            (
+                json!({"rules": [{"match": {"path": "/a"}, "require": "optional"}]}),
+                e("rules[0].require", "unknown variant \"optional\", expected \"token\" or \"none\""),
+            ),
+            (json!({"rules": [{"match": {"path": "/a"}, "require": "Token"}]}), e("rules[0].require", "unknown variant \"Token\", expected \"token\" or \"none\"")),
+            (json!({"rules": [{"match": {"path": "/a"}, "scopes": ""}]}), e("rules[0].scopes", "must not be empty (leave it out to require no scope)")),
+            (json!({"rules": [{"match": {"path": "/a"}, "scopes": "  "}]}), e("rules[0].scopes", "must not be empty (leave it out to require no scope)")),
+            (json!({"rules": [{"match": {"path": "/a"}, "scopes": []}]}), e("rules[0].scopes", "must not be empty (leave it out to require no scope)")),
+            (json!({"rules": [{"match": {"path": "/a"}, "scopes": ["a", 1]}]}), e("rules[0].scopes[1]", "must be a string")),
+            (json!({"rules": [{"match": {"path": "/a"}, "scopes": 1}]}), e("rules[0].scopes", "must be a string of space-separated scopes or a list of strings")),
+            (
+                json!({"rules": [{"match": {"path": "/a"}, "scopes": ["a b"]}]}),
+                e("rules[0].scopes[0]", "\"a b\" is not a scope: printable ASCII without spaces, '\"' or '\\'"),
+            ),
+            (
+                json!({"rules": [{"match": {"path": "/a"}, "scopes": "a\"b"}]}),
+                e("rules[0].scopes", "\"a\\\"b\" is not a scope: printable ASCII without spaces, '\"' or '\\'"),
+            ),
+            (json!({"rules": [{"match": {"path": "/a"}, "scopes": "a a"}]}), e("rules[0].scopes", "repeats \"a\"")),
+            (json!({"rules": [{"match": {"path": "/a"}, "scopes": ["a", "a"]}]}), e("rules[0].scopes[1]", "repeats \"a\"")),
+            (json!({"rules": [{"require": "none"}]}), e("rules[0].match", "is required")),
+            (json!({"rules": [{"match": {"paht": "/a"}}]}), e("rules[0].match.paht", "is not a known field (expected one of \"path\", \"prefix\", \"methods\")")),
+            (json!({"rules": [{"match": {"path": "/a"}, "scope": "x"}]}), e("rules[0].scope", "is not a known field (expected one of \"match\", \"require\", \"scopes\")")),
+            (json!({"rules": {"match": {"path": "/a"}}}), e("rules", "invalid type: map, expected a sequence")),
+        ];
+        for (overrides, want) in cases {
+            assert_eq!(err(&with(overrides.clone())), want, "{overrides}");
+        }
+    }
+
+    #[test]
+    fn forward() {
+        let cases = [
+            (
+                json!({"forward": {"claim_headers": {"sub": "authorization"}}}),
+                e("forward.claim_headers.sub", "header name is reserved (hop-by-hop, pseudo, credential, framing or forwarding header, or x-envoy-*)"),
+            ),
+            (
+                json!({"forward": {"claim_headers": {"sub": ":path"}}}),
+                e("forward.claim_headers.sub", "header name may contain only letters, digits and !#$%&'*+-.^_`|~"),
+            ),
+            (json!({"forward": {"claim_headers": {"sub": ""}}}), e("forward.claim_headers.sub", "header name is empty")),
+            (json!({"forward": {"claim_headers": {"": "x-a"}}}), e("forward.claim_headers.", "claim name is empty")),
+            (json!({"forward": {"claim_headers": {"cnf..jkt": "x-a"}}}), e("forward.claim_headers.cnf..jkt", "claim path has an empty component")),
+            (
+                json!({"forward": {"claim_headers": {"sub": "x-id", "email": "X-Id"}}}),
+                e("forward", "header \"x-id\" is configured more than once"),
+            ),
+            (
+                json!({"forward": {"claim_headers": {"sub": "x-id"}, "claims_header": "x-id"}}),
+                e("forward", "header \"x-id\" is configured more than once"),
+            ),
+            (
+                json!({"forward": {"claims_header": "Host"}}),
+                e("forward.claims_header", "header name is reserved (hop-by-hop, pseudo, credential, framing or forwarding header, or x-envoy-*)"),
+            ),
+            (json!({"forward": {"strip_authorization": "yes"}}), e("forward.strip_authorization", "invalid type: string \"yes\", expected a boolean")),
+            (
+                json!({"forward": {"headers": {}}}),
+                e("forward.headers", "is not a known field (expected one of \"claim_headers\", \"claims_header\", \"strip_authorization\")"),
+            ),
+            (json!({"forward": {"claim_headers": {"sub": 1}}}), e("forward.claim_headers.sub", "invalid type: integer \"1\", expected a string")),
+        ];
+        for (overrides, want) in cases {
+            assert_eq!(err(&with(overrides.clone())), want, "{overrides}");
+        }
+    }
+
+    #[test]
+    fn numbers_and_their_bounds() {
+        let cases = [
+            (
+                json!({"clock_skew_seconds": 3601}),
+                e("clock_skew_seconds", "must be from 0 to 3600, not 3601"),
+            ),
+            (
+                json!({"clock_skew_seconds": -1}),
+                e(
+                    "clock_skew_seconds",
+                    "invalid value: integer \"-1\", expected u64",
+                ),
+            ),
+            (
+                json!({"clock_skew_seconds": 1.5}),
+                e(
+                    "clock_skew_seconds",
+                    "invalid type: floating point \"1.5\", expected u64",
+                ),
+            ),
+            (
+                json!({"clock_skew_seconds": "60"}),
+                e(
+                    "clock_skew_seconds",
+                    "invalid type: string \"60\", expected u64",
+                ),
+            ),
+            (
+                json!({"jwks_cache_ttl_seconds": 0}),
+                e("jwks_cache_ttl_seconds", "must be from 1 to 604800, not 0"),
+            ),
+            (
+                json!({"jwks_min_refresh_interval_seconds": 0}),
+                e(
+                    "jwks_min_refresh_interval_seconds",
+                    "must be from 1 to 86400, not 0",
+                ),
+            ),
+            (
+                json!({"jwks_max_stale_seconds": 2_592_001}),
+                e(
+                    "jwks_max_stale_seconds",
+                    "must be from 0 to 2592000, not 2592001",
+                ),
+            ),
+            (
+                json!({"http_timeout_ms": 0}),
+                e("http_timeout_ms", "must be from 1 to 60000, not 0"),
+            ),
+            (
+                json!({"http_timeout_ms": 60001}),
+                e("http_timeout_ms", "must be from 1 to 60000, not 60001"),
+            ),
+            (
+                json!({"http_timeout_ms": u64::MAX}),
+                e(
+                    "http_timeout_ms",
+                    &format!("must be from 1 to 60000, not {}", u64::MAX),
+                ),
+            ),
+            (
+                json!({"dpop_iat_leeway": 3601}),
+                e("dpop_iat_leeway", "must be from 0 to 3600, not 3601"),
+            ),
+            (
+                json!({"dpop_iat_offset": 0}),
+                e("dpop_iat_offset", "must be from 1 to 3600, not 0"),
+            ),
+        ];
+        for (overrides, want) in cases {
+            assert_eq!(err(&with(overrides.clone())), want, "{overrides}");
+        }
+    }
+
+    #[test]
+    fn dpop_settings() {
+        let c = ok(&with(json!({"dpop_enabled": false})));
+        assert_eq!((c.dpop.enabled, c.dpop.required), (false, false));
+        assert!(!c.challenge().dpop_enabled);
+        let c = ok(&with(json!({"dpop_nonce": {"secret": SECRET_32}})));
+        assert_eq!(c.dpop.nonce.as_ref().map(|n| n.lifetime), Some(60));
+
+        let short = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg"; // 31 bytes
+        let cases = [
+            (
+                json!({"dpop_enabled": false, "dpop_required": true}),
+                e("dpop_required", "requires \"dpop_enabled\": true"),
+            ),
+            (
+                json!({"dpop_enabled": false, "dpop_nonce": {"secret": SECRET_32}}),
+                e("dpop_nonce", "requires \"dpop_enabled\": true"),
+            ),
+            (
+                json!({"dpop_nonce": {"secret": short}}),
+                e(
+                    "dpop_nonce.secret",
+                    "must decode to at least 32 bytes, not 31",
+                ),
+            ),
+            (
+                json!({"dpop_nonce": {"secret": format!("{SECRET_32}=")}}),
+                e(
+                    "dpop_nonce.secret",
+                    "must be unpadded base64url: padding at offset 43 is not allowed",
+                ),
+            ),
+            (
+                json!({"dpop_nonce": {"secret": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+"}}),
+                e(
+                    "dpop_nonce.secret",
+                    "must be unpadded base64url: character at offset 42 is not base64url",
+                ),
+            ),
+            (
+                json!({"dpop_nonce": {"secret": SECRET_32, "lifetime_seconds": 0}}),
+                e(
+                    "dpop_nonce.lifetime_seconds",
+                    "must be from 1 to 3600, not 0",
+                ),
+            ),
+            (
+                json!({"dpop_nonce": {}}),
+                e("dpop_nonce.secret", "is required"),
+            ),
+            (
+                json!({"dpop_nonce": {"secret": SECRET_32, "lifetime": 5}}),
+                e(
+                    "dpop_nonce.lifetime",
+                    "is not a known field (expected \"secret\" or \"lifetime_seconds\")",
+                ),
+            ),
+            (
+                json!({"dpop_enabled": "true"}),
+                e(
+                    "dpop_enabled",
+                    "invalid type: string \"true\", expected a boolean",
+                ),
+            ),
+        ];
+        for (overrides, want) in cases {
+            assert_eq!(err(&with(overrides.clone())), want, "{overrides}");
+        }
+    }
+
+    #[test]
+    fn secret_never_printed() {
+        let n = NonceConfig {
+            secret: vec![7; 32],
+            lifetime: 60,
+        };
+        assert_eq!(
+            format!("{n:?}"),
+            "NonceConfig { secret: <32 bytes>, lifetime: 60 }"
+        );
+    }
+
+    #[test]
+    fn realm_and_scope_claims() {
+        let cases = [
+            (
+                json!({"realm": ""}),
+                e("realm", "must be 1 to 128 characters"),
+            ),
+            (
+                json!({"realm": "a\"b"}),
+                e("realm", "must be printable ASCII without '\"' or '\\'"),
+            ),
+            (
+                json!({"realm": "a\\b"}),
+                e("realm", "must be printable ASCII without '\"' or '\\'"),
+            ),
+            (
+                json!({"realm": "a\r\nb"}),
+                e("realm", "must be printable ASCII without '\"' or '\\'"),
+            ),
+            (
+                json!({"scope_claims": []}),
+                e("scope_claims", "must not be empty"),
+            ),
+            (
+                json!({"scope_claims": ["scope", ""]}),
+                e("scope_claims[1]", "must not be empty"),
+            ),
+            (
+                json!({"scope_claims": ["scope", "scope"]}),
+                e("scope_claims[1]", "repeats \"scope\""),
+            ),
+        ];
+        for (overrides, want) in cases {
+            assert_eq!(err(&with(overrides.clone())), want, "{overrides}");
+        }
+        assert_eq!(ok(&with(json!({"realm": "my api"}))).realm, "my api");
+    }
+
+    #[test]
+    fn document_level_errors() {
+        assert_eq!(
+            err(b""),
+            e(
+                "",
+                "is empty; at least \"domain\" and \"audience\" are required"
+            )
+        );
+        assert_eq!(
+            err(b"  \n"),
+            e(
+                "",
+                "is empty; at least \"domain\" and \"audience\" are required"
+            )
+        );
+        assert_eq!(err(b"[]"), e("", "JSON is not an object"));
+        assert_eq!(err(b"{}"), e("domain", "is required (or \"domains\")"));
+        let big = vec![b' '; MAX_CONFIG_LEN + 1];
+        assert_eq!(
+            err(&[b"{".as_slice(), &big, b"}"].concat()),
+            e("", "is larger than 262144 bytes")
+        );
+        let dup =
+            br#"{"domain":"a.example.com","domain":"b.example.com","audience":"x","upstream":"u"}"#;
+        assert_eq!(err(dup), e("domain", "appears more than once"));
+        let nested_dup = br#"{"domain":"a.example.com","audience":"x","upstream":"u","forward":{"claim_headers":{"sub":"x-a","sub":"x-b"}}}"#;
+        assert_eq!(err(nested_dup), e("sub", "appears more than once"));
+        let syntax = err(b"{\"domain\": }");
+        assert_eq!(syntax.field, "");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let got = err(&with(json!({"domian": "x"})));
+        assert_eq!(got.field, "domian");
+        assert!(
+            got.problem.starts_with(
+                "is not a known field (expected one of \"domain\", \"domains\", \"audience\""
+            ),
+            "{got}"
+        );
+    }
+
+    #[test]
+    fn display_is_one_line_naming_the_field() {
+        let got = err(&with(
+            json!({"rules": [{"match": {"path": "/a"}}, {"match": {"path": "/b"}}, {"match": {"path": "c"}}]}),
+        ));
+        assert_eq!(
+            got.to_string(),
+            "configuration field \"rules[2].match.path\": must start with \"/\""
+        );
+        assert_eq!(
+            err(b"[]").to_string(),
+            "configuration: JSON is not an object"
+        );
+    }
+}

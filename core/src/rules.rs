@@ -1,1 +1,583 @@
-//! TODO
+//! Which routes need a token, and which scopes: the gateway's `require_auth`.
+//!
+//! Rules are compiled once from configuration. A request path is compared in one normal form:
+//! query and fragment cut off, percent-escapes of unreserved characters decoded (so
+//! `/api/%61dmin` meets the rule for `/api/admin`, as the upstream will), repeated slashes
+//! merged, then dot segments removed. Slashes are merged first so that `..` always climbs over
+//! a real segment: `/api/public//../private` is `/api/private` here, never `/api/public/private`.
+//!
+//! A public rule is the one place where matching too much lets a request through, so it only
+//! applies to paths that every upstream reads the same way. A path is ambiguous, and never
+//! matches `require: none`, when it holds an encoded slash or backslash (`%2F`, `%5C`), a
+//! literal backslash, a double-encoded one of those or of a dot (`%252e`), a malformed
+//! percent-escape, a dot segment carrying parameters (`..;x`, which Tomcat-style servers resolve
+//! as `..`), both dot segments and repeated slashes (servers that do not merge slashes resolve
+//! them differently), or does not start with exactly one `/`. Such a request falls through to later rules
+//! and, at worst, to the secure default.
+
+use crate::url::{normalize_percent_encoding, remove_dot_segments};
+use std::borrow::Cow;
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathMatch {
+    Exact(String),
+    /// Plain string prefix, as Envoy's route `prefix`: `/api` also matches `/apis`.
+    Prefix(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Require {
+    None,
+    Token { scopes: Vec<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub path: PathMatch,
+    /// Upper-case method names, compared case-sensitively; `None` matches every method.
+    pub methods: Option<Vec<String>>,
+    pub require: Require,
+}
+
+/// What a request needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement<'a> {
+    Public,
+    /// A valid token that grants every scope listed.
+    Token {
+        scopes: &'a [String],
+    },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+}
+
+impl RuleSet {
+    pub fn new(rules: Vec<Rule>) -> RuleSet {
+        RuleSet { rules }
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// First matching rule wins; no match means a valid token with no particular scope.
+    pub fn requirement(&self, method: &str, raw_path: &str) -> Requirement<'_> {
+        let path = normalize_path(raw_path);
+        for rule in &self.rules {
+            if !rule.matches(method, &path.path) {
+                continue;
+            }
+            match &rule.require {
+                Require::None if path.ambiguous => continue,
+                Require::None => return Requirement::Public,
+                Require::Token { scopes } => return Requirement::Token { scopes },
+            }
+        }
+        Requirement::Token { scopes: &[] }
+    }
+}
+
+impl Rule {
+    fn matches(&self, method: &str, path: &str) -> bool {
+        let path_ok = match &self.path {
+            PathMatch::Exact(p) => path == p,
+            PathMatch::Prefix(p) => path.starts_with(p.as_str()),
+        };
+        path_ok
+            && self
+                .methods
+                .as_ref()
+                .is_none_or(|methods| methods.iter().any(|m| m == method))
+    }
+}
+
+/// A request path in the form rules are compared in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NormalizedPath<'a> {
+    pub path: Cow<'a, str>,
+    /// Upstreams may read this path differently from [`normalize_path`]; see the module doc.
+    pub ambiguous: bool,
+}
+
+pub fn normalize_path(raw: &str) -> NormalizedPath<'_> {
+    let end = raw.find(['?', '#']).unwrap_or(raw.len());
+    let (path, _) = raw.split_at(end);
+
+    // Most paths need no work at all; they are borrowed as they are.
+    let clean = path.starts_with('/')
+        && !path.contains(['%', '\\', ';'])
+        && !path.contains("//")
+        && !path.contains("/.")
+        && path.bytes().all(|b| b.is_ascii_graphic());
+    if clean {
+        return NormalizedPath {
+            path: Cow::Borrowed(path),
+            ambiguous: false,
+        };
+    }
+
+    // A leading "//" reads as a network-path reference to some URL parsers.
+    let mut ambiguous = !path.starts_with('/')
+        || path.starts_with("//")
+        || path.contains('\\')
+        || !path.bytes().all(|b| b.is_ascii_graphic())
+        || has_suspicious_escape(path);
+
+    let decoded = normalize_percent_encoding(path);
+    let has_dot_segment = decoded.split('/').any(|s| s == "." || s == "..");
+    ambiguous |= has_dot_segment && decoded.contains("//");
+    ambiguous |= decoded.split('/').any(|segment| {
+        let name = segment.split(';').next().unwrap_or(segment);
+        segment.contains(';') && (name == "." || name == "..")
+    });
+
+    let merged = merge_slashes(&decoded);
+    NormalizedPath {
+        path: Cow::Owned(remove_dot_segments(&merged)),
+        ambiguous,
+    }
+}
+
+/// `%2F`, `%5C` (any case), double-encoded `%252F`/`%255C`/`%252E`, or a `%` that does not
+/// start a valid escape.
+fn has_suspicious_escape(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let (Some(hi), Some(lo)) = (bytes.get(i + 1), bytes.get(i + 2)) else {
+                return true;
+            };
+            if !hi.is_ascii_hexdigit() || !lo.is_ascii_hexdigit() {
+                return true;
+            }
+            let pair = [hi.to_ascii_uppercase(), lo.to_ascii_uppercase()];
+            match &pair {
+                b"2F" | b"5C" => return true,
+                b"25" => {
+                    let next = [
+                        bytes.get(i + 3).map(u8::to_ascii_uppercase),
+                        bytes.get(i + 4).map(u8::to_ascii_uppercase),
+                    ];
+                    if matches!(
+                        next,
+                        [Some(b'2'), Some(b'F' | b'E')] | [Some(b'5'), Some(b'C')]
+                    ) {
+                        return true;
+                    }
+                }
+                _ => {}
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+fn merge_slashes(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut previous_slash = false;
+    for c in path.chars() {
+        if c == '/' && previous_slash {
+            continue;
+        }
+        previous_slash = c == '/';
+        out.push(c);
+    }
+    out
+}
+
+/// Why a configured rule path was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RulePathError {
+    NotAbsolute,
+    QueryOrFragment,
+    InvalidCharacter,
+    /// The path would be ambiguous as a request path, so it could never match a public rule.
+    Ambiguous,
+    /// Requests are normalised before matching, so a rule path must already be in normal form.
+    NotNormalized {
+        normal: String,
+    },
+}
+
+impl fmt::Display for RulePathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RulePathError::NotAbsolute => f.write_str("must start with \"/\""),
+            RulePathError::QueryOrFragment => f.write_str("must not contain \"?\" or \"#\" (matching ignores the query)"),
+            RulePathError::InvalidCharacter => {
+                f.write_str("must not contain whitespace, control characters or non-ASCII characters")
+            }
+            RulePathError::Ambiguous => f.write_str(
+                "must not contain an encoded slash or backslash, a backslash, a malformed percent-escape or a dot segment with parameters",
+            ),
+            RulePathError::NotNormalized { normal } => write!(
+                f,
+                "is not in the normal form requests are compared in (dot segments resolved, repeated slashes merged, unreserved characters unescaped); write {normal:?}"
+            ),
+        }
+    }
+}
+
+/// Checks a configured `path` or `prefix`.
+pub fn check_rule_path(p: &str) -> Result<(), RulePathError> {
+    if !p.starts_with('/') {
+        return Err(RulePathError::NotAbsolute);
+    }
+    if p.contains(['?', '#']) {
+        return Err(RulePathError::QueryOrFragment);
+    }
+    if !p.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(RulePathError::InvalidCharacter);
+    }
+    let normal = normalize_path(p);
+    if normal.ambiguous {
+        return Err(RulePathError::Ambiguous);
+    }
+    if normal.path != p {
+        return Err(RulePathError::NotNormalized {
+            normal: normal.path.into_owned(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| (*x).to_owned()).collect()
+    }
+
+    fn rule(path: PathMatch, methods: Option<&[&str]>, require: Require) -> Rule {
+        Rule {
+            path,
+            methods: methods.map(s),
+            require,
+        }
+    }
+
+    fn exact(p: &str) -> PathMatch {
+        PathMatch::Exact(p.to_owned())
+    }
+
+    fn prefix(p: &str) -> PathMatch {
+        PathMatch::Prefix(p.to_owned())
+    }
+
+    fn token(scopes: &[&str]) -> Require {
+        Require::Token { scopes: s(scopes) }
+    }
+
+    /// The rules of the demo configuration, plus a public prefix and an admin area.
+    fn demo() -> RuleSet {
+        RuleSet::new(vec![
+            rule(exact("/api/public"), None, Require::None),
+            rule(exact("/api/private"), None, token(&[])),
+            rule(
+                exact("/api/messages"),
+                Some(&["GET"]),
+                token(&["read:messages"]),
+            ),
+            rule(
+                exact("/api/data"),
+                Some(&["POST"]),
+                token(&["read:data", "write:data"]),
+            ),
+            rule(prefix("/static/"), None, Require::None),
+            rule(prefix("/admin/"), None, token(&["admin"])),
+        ])
+    }
+
+    #[test]
+    fn demo_rules() {
+        let rules = demo();
+        let messages = s(&["read:messages"]);
+        let data = s(&["read:data", "write:data"]);
+        let admin = s(&["admin"]);
+        let cases: Vec<(&str, &str, Requirement<'_>)> = vec![
+            ("GET", "/api/public", Requirement::Public),
+            ("POST", "/api/public", Requirement::Public),
+            ("GET", "/api/public?x=1", Requirement::Public),
+            ("GET", "/api/public#frag", Requirement::Public),
+            ("GET", "/api/public/", Requirement::Token { scopes: &[] }),
+            ("GET", "/api/publicity", Requirement::Token { scopes: &[] }),
+            ("GET", "/api/private", Requirement::Token { scopes: &[] }),
+            (
+                "GET",
+                "/api/messages",
+                Requirement::Token { scopes: &messages },
+            ),
+            (
+                "GET",
+                "/api/messages?limit=5",
+                Requirement::Token { scopes: &messages },
+            ),
+            ("POST", "/api/messages", Requirement::Token { scopes: &[] }),
+            ("get", "/api/messages", Requirement::Token { scopes: &[] }),
+            ("POST", "/api/data", Requirement::Token { scopes: &data }),
+            ("GET", "/api/data", Requirement::Token { scopes: &[] }),
+            ("GET", "/static/app.js", Requirement::Public),
+            ("GET", "/static/", Requirement::Public),
+            ("GET", "/static", Requirement::Token { scopes: &[] }),
+            ("GET", "/admin/users", Requirement::Token { scopes: &admin }),
+            ("GET", "/unknown", Requirement::Token { scopes: &[] }),
+            ("GET", "/", Requirement::Token { scopes: &[] }),
+            ("GET", "", Requirement::Token { scopes: &[] }),
+            ("OPTIONS", "*", Requirement::Token { scopes: &[] }),
+        ];
+        for (method, path, want) in cases {
+            assert_eq!(rules.requirement(method, path), want, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn first_match_wins() {
+        let rules = RuleSet::new(vec![
+            rule(prefix("/api/"), Some(&["GET"]), token(&["read"])),
+            rule(prefix("/api/"), None, token(&["write"])),
+            rule(prefix("/api/"), None, Require::None),
+        ]);
+        let read = s(&["read"]);
+        let write = s(&["write"]);
+        assert_eq!(
+            rules.requirement("GET", "/api/x"),
+            Requirement::Token { scopes: &read }
+        );
+        assert_eq!(
+            rules.requirement("DELETE", "/api/x"),
+            Requirement::Token { scopes: &write }
+        );
+    }
+
+    #[test]
+    fn no_rules_means_token_everywhere() {
+        let rules = RuleSet::default();
+        assert_eq!(
+            rules.requirement("GET", "/anything"),
+            Requirement::Token { scopes: &[] }
+        );
+    }
+
+    /// Requests an attacker would craft to reach a protected resource through a public rule,
+    /// or to slip past a scoped rule into the weaker default.
+    #[test]
+    fn path_confusion_attempts() {
+        let rules = demo();
+        let admin = s(&["admin"]);
+        let none: &[String] = &[];
+        let cases: Vec<(&str, Requirement<'_>)> = vec![
+            // dot segments, literal and encoded, climbing out of a public area
+            (
+                "/static/../api/private",
+                Requirement::Token { scopes: none },
+            ),
+            (
+                "/static/%2e%2e/admin/users",
+                Requirement::Token { scopes: &admin },
+            ),
+            (
+                "/static/%2E%2E/admin/users",
+                Requirement::Token { scopes: &admin },
+            ),
+            (
+                "/static/.%2e/admin/users",
+                Requirement::Token { scopes: &admin },
+            ),
+            (
+                "/static/./../admin/x",
+                Requirement::Token { scopes: &admin },
+            ),
+            (
+                "/api/public/%2e%2e/private",
+                Requirement::Token { scopes: none },
+            ),
+            ("/api/public/..", Requirement::Token { scopes: none }),
+            // repeated slashes are merged before dot segments are resolved
+            ("/static//../admin/x", Requirement::Token { scopes: &admin }),
+            ("//static/x", Requirement::Token { scopes: none }),
+            ("/static//x", Requirement::Public),
+            ("/api//public", Requirement::Public),
+            // servers that keep empty segments would resolve this one elsewhere
+            (
+                "/admin/x//../../static/y",
+                Requirement::Token { scopes: none },
+            ),
+            // encoded slash and backslash never reach a public rule
+            (
+                "/static/..%2fadmin/users",
+                Requirement::Token { scopes: none },
+            ),
+            (
+                "/static/..%2Fadmin/users",
+                Requirement::Token { scopes: none },
+            ),
+            (
+                "/static/..%5cadmin/users",
+                Requirement::Token { scopes: none },
+            ),
+            (
+                "/static/..%5Cadmin/users",
+                Requirement::Token { scopes: none },
+            ),
+            (
+                "/static/..\\admin\\users",
+                Requirement::Token { scopes: none },
+            ),
+            ("/static/x%2Fy", Requirement::Token { scopes: none }),
+            ("/api%2Fpublic", Requirement::Token { scopes: none }),
+            // double encoding for upstreams that decode twice
+            (
+                "/static/%252e%252e/admin/users",
+                Requirement::Token { scopes: none },
+            ),
+            ("/static/..%252fadmin", Requirement::Token { scopes: none }),
+            ("/static/..%255cadmin", Requirement::Token { scopes: none }),
+            // Tomcat-style path parameters on a dot segment
+            (
+                "/static/..;/admin/users",
+                Requirement::Token { scopes: none },
+            ),
+            (
+                "/static/..;jsessionid=1/admin/users",
+                Requirement::Token { scopes: none },
+            ),
+            ("/static/.;/x", Requirement::Token { scopes: none }),
+            // malformed escapes
+            ("/static/%", Requirement::Token { scopes: none }),
+            ("/static/%zz", Requirement::Token { scopes: none }),
+            // encoded unreserved characters mean the same resource
+            ("/%61dmin/users", Requirement::Token { scopes: &admin }),
+            ("/admin%2Fusers", Requirement::Token { scopes: none }),
+            ("/api/%70ublic", Requirement::Public),
+            ("/st%61tic/x", Requirement::Public),
+            // harmless parameters and dots that are not dot segments
+            ("/static/a;b", Requirement::Public),
+            ("/static/...", Requirement::Public),
+            ("/static/.hidden", Requirement::Public),
+            ("/static/x/..", Requirement::Public),
+            // whitespace or control characters
+            ("/static/a b", Requirement::Token { scopes: none }),
+            ("/static/a\tb", Requirement::Token { scopes: none }),
+        ];
+        for (path, want) in cases {
+            assert_eq!(rules.requirement("GET", path), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn ambiguous_path_falls_through_to_later_token_rule() {
+        let rules = RuleSet::new(vec![
+            rule(prefix("/files/"), None, Require::None),
+            rule(prefix("/files/"), None, token(&["files"])),
+        ]);
+        let files = s(&["files"]);
+        assert_eq!(
+            rules.requirement("GET", "/files/a%2Fb"),
+            Requirement::Token { scopes: &files }
+        );
+        assert_eq!(rules.requirement("GET", "/files/a"), Requirement::Public);
+    }
+
+    #[test]
+    fn normal_forms() {
+        let cases = [
+            ("/a/b", "/a/b", false),
+            ("/a/b?x=/../y", "/a/b", false),
+            ("/a/./b/../c", "/a/c", false),
+            ("/a//b///c", "/a/b/c", false),
+            ("/a/%2e%2E/b", "/b", false),
+            ("/a/%7Ex", "/a/~x", false),
+            ("/a/%3a", "/a/%3A", false),
+            ("/a/%2f/b", "/a/%2F/b", true),
+            ("/a//../b", "/b", true),
+            ("/a/..;/b", "/a/..;/b", true),
+            ("a/b", "a/b", true),
+            ("/a\\b", "/a\\b", true),
+        ];
+        for (raw, path, ambiguous) in cases {
+            let got = normalize_path(raw);
+            assert_eq!(
+                (got.path.as_ref(), got.ambiguous),
+                (path, ambiguous),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn clean_paths_are_borrowed() {
+        assert!(matches!(
+            normalize_path("/api/messages?x=1").path,
+            Cow::Borrowed("/api/messages")
+        ));
+        assert!(matches!(normalize_path("/a/../b").path, Cow::Owned(_)));
+    }
+
+    #[test]
+    fn configured_paths() {
+        let cases = [
+            ("/", Ok(())),
+            ("/api/", Ok(())),
+            ("/api/public", Ok(())),
+            ("/a;b", Ok(())),
+            ("/a/%3A", Ok(())),
+            ("api", Err(RulePathError::NotAbsolute)),
+            ("", Err(RulePathError::NotAbsolute)),
+            ("/a?b", Err(RulePathError::QueryOrFragment)),
+            ("/a#b", Err(RulePathError::QueryOrFragment)),
+            ("/a b", Err(RulePathError::InvalidCharacter)),
+            ("/a/é", Err(RulePathError::InvalidCharacter)),
+            ("/a%2Fb", Err(RulePathError::Ambiguous)),
+            ("/a\\b", Err(RulePathError::Ambiguous)),
+            ("/a/..;/b", Err(RulePathError::Ambiguous)),
+            (
+                "/a/../b",
+                Err(RulePathError::NotNormalized {
+                    normal: "/b".to_owned(),
+                }),
+            ),
+            (
+                "/a//b",
+                Err(RulePathError::NotNormalized {
+                    normal: "/a/b".to_owned(),
+                }),
+            ),
+            (
+                "/%61pi",
+                Err(RulePathError::NotNormalized {
+                    normal: "/api".to_owned(),
+                }),
+            ),
+            (
+                "/a/%3a",
+                Err(RulePathError::NotNormalized {
+                    normal: "/a/%3A".to_owned(),
+                }),
+            ),
+        ];
+        for (p, want) in cases {
+            assert_eq!(check_rule_path(p), want, "{p:?}");
+        }
+    }
+
+    #[test]
+    fn rule_path_error_text() {
+        assert_eq!(
+            RulePathError::NotAbsolute.to_string(),
+            "must start with \"/\""
+        );
+        assert_eq!(
+            RulePathError::NotNormalized { normal: "/b".to_owned() }.to_string(),
+            "is not in the normal form requests are compared in (dot segments resolved, repeated slashes merged, unreserved characters unescaped); write \"/b\""
+        );
+    }
+}
