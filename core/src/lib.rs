@@ -20,3 +20,6 @@ pub mod rejection;
 pub mod forward;
 pub mod jwks_cache;
 pub mod authorize;
+pub mod dpop;
+pub mod nonce;
+pub mod replay;
