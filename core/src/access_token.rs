@@ -1,1 +1,219 @@
-//! TODO
+//! The access-token check pipeline: each step in the order of the contract, each failure a
+//! typed [`TokenError`]. Claims are trusted only after the signature verified; before that the
+//! unverified `iss` is used for one thing only, choosing among the configured issuers' key sets.
+
+use crate::algorithm::Algorithm;
+use crate::config::Config;
+use crate::jwk::Jwk;
+use crate::jws::{self, JwsError};
+use crate::jwks_cache::{FetchReason, Lookup};
+use crate::scope;
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// `typ` values an access token may carry (compared case-insensitively, RFC 9068 §2.1).
+const ACCESS_TOKEN_TYPES: [&str; 3] = ["jwt", "at+jwt", "application/at+jwt"];
+
+/// `crit` header parameters this filter understands. None: every listed extension is refused.
+const UNDERSTOOD_CRIT: [&str; 0] = [];
+
+/// Where the pipeline finds keys; the worker's key cache in production, fixtures in tests.
+pub trait KeyStore {
+    fn lookup(&self, source: usize, kid: &str, now: u64) -> Lookup<'_>;
+}
+
+impl KeyStore for crate::jwks_cache::KeyCache {
+    fn lookup(&self, source: usize, kid: &str, now: u64) -> Lookup<'_> {
+        crate::jwks_cache::KeyCache::lookup(self, source, kid, now)
+    }
+}
+
+/// A token whose signature and claims passed every check.
+#[derive(Debug, Clone)]
+pub struct VerifiedToken {
+    pub claims: Map<String, Value>,
+    pub scopes: Vec<String>,
+    pub expires_at: u64,
+    pub source: usize,
+    pub kid: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TokenError {
+    Malformed(JwsError),
+    AlgorithmNotAllowed,
+    UnsupportedCritical,
+    WrongType,
+    MissingKid,
+    UnknownIssuer,
+    UnknownKid,
+    KeyAlgorithmMismatch,
+    BadSignature,
+    InvalidAudience,
+    MissingClaim(&'static str),
+    InvalidClaim(&'static str),
+    Expired,
+    NotYetValid,
+    IssuedInFuture,
+    InvalidScopeClaim,
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenError::Malformed(e) => write!(f, "Malformed token: {e}"),
+            TokenError::AlgorithmNotAllowed => f.write_str("Token algorithm is not allowed"),
+            TokenError::UnsupportedCritical => f.write_str("Token has an unsupported critical header parameter"),
+            TokenError::WrongType => f.write_str("Token type is not an access token"),
+            TokenError::MissingKid => f.write_str("Token header has no key ID"),
+            TokenError::UnknownIssuer => f.write_str("Invalid issuer"),
+            TokenError::UnknownKid => f.write_str("No key matches the token's key ID"),
+            TokenError::KeyAlgorithmMismatch => f.write_str("Token algorithm does not fit its key"),
+            TokenError::BadSignature => f.write_str("Invalid token signature"),
+            TokenError::InvalidAudience => f.write_str("Invalid audience"),
+            TokenError::MissingClaim(name) => write!(f, "Missing required claim: {name}"),
+            TokenError::InvalidClaim(name) => write!(f, "Invalid claim: {name}"),
+            TokenError::Expired => f.write_str("Token has expired"),
+            TokenError::NotYetValid => f.write_str("Token is not yet valid"),
+            TokenError::IssuedInFuture => f.write_str("Token was issued in the future"),
+            TokenError::InvalidScopeClaim => f.write_str("Invalid scope claim"),
+        }
+    }
+}
+
+/// Why a token could not be accepted right now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rejected {
+    Invalid(TokenError),
+    /// Keys of `source` must be fetched before the token can be judged.
+    NeedKeys { source: usize, reason: FetchReason },
+    /// No keys can be had for `source` until `retry_after` seconds have passed.
+    Unavailable { retry_after: u64 },
+}
+
+impl From<TokenError> for Rejected {
+    fn from(e: TokenError) -> Rejected {
+        Rejected::Invalid(e)
+    }
+}
+
+pub fn verify(token: &str, config: &Config, keys: &dyn KeyStore, now: u64) -> Result<VerifiedToken, Rejected> {
+    let jws = jws::decode(token).map_err(TokenError::Malformed)?;
+    let header = &jws.header;
+
+    let alg = Algorithm::from_name(&header.alg)
+        .filter(|a| config.algorithms.contains(a))
+        .ok_or(TokenError::AlgorithmNotAllowed)?;
+    if let Some(crit) = &header.crit {
+        if !crit.iter().all(|c| UNDERSTOOD_CRIT.contains(&c.as_str())) {
+            return Err(TokenError::UnsupportedCritical.into());
+        }
+    }
+    if let Some(typ) = &header.typ {
+        if !ACCESS_TOKEN_TYPES.iter().any(|t| typ.eq_ignore_ascii_case(t)) {
+            return Err(TokenError::WrongType.into());
+        }
+    }
+    let kid = header.kid.as_deref().ok_or(TokenError::MissingKid)?;
+
+    let claims = &jws.claims;
+    let iss = claims.get("iss").and_then(Value::as_str).ok_or(TokenError::UnknownIssuer)?;
+    let source = config
+        .issuers
+        .iter()
+        .find(|i| i.issuer == iss)
+        .map(|i| i.key_source)
+        .ok_or(TokenError::UnknownIssuer)?;
+
+    let jwk = match keys.lookup(source, kid, now) {
+        Lookup::Found(jwk) => jwk,
+        Lookup::UnknownKid { may_refetch: true } => {
+            return Err(Rejected::NeedKeys { source, reason: FetchReason::UnknownKid })
+        }
+        Lookup::UnknownKid { may_refetch: false } => return Err(TokenError::UnknownKid.into()),
+        Lookup::NoKeys { wait: true, .. } => {
+            return Err(Rejected::NeedKeys { source, reason: FetchReason::Refresh })
+        }
+        Lookup::NoKeys { wait: false, retry_after } => return Err(Rejected::Unavailable { retry_after }),
+    };
+    verify_signature(&jws, jwk, alg)?;
+
+    check_audience(claims, &config.audiences)?;
+    let expires_at = check_times(claims, config.clock_skew, now)?;
+    let scopes = scope::granted(claims, &config.scope_claims).map_err(|_| TokenError::InvalidScopeClaim)?;
+
+    Ok(VerifiedToken {
+        claims: jws.claims.clone(),
+        scopes,
+        expires_at,
+        source,
+        kid: kid.to_owned(),
+    })
+}
+
+fn verify_signature(jws: &jws::Jws<'_>, jwk: &Jwk, alg: Algorithm) -> Result<(), TokenError> {
+    if !jwk.fits(alg) {
+        return Err(TokenError::KeyAlgorithmMismatch);
+    }
+    jws.verify(jwk.key(), alg).map_err(|_| TokenError::BadSignature)
+}
+
+fn check_audience(claims: &Map<String, Value>, audiences: &[String]) -> Result<(), TokenError> {
+    let accepted = |aud: &str| audiences.iter().any(|a| a == aud);
+    let ok = match claims.get("aud") {
+        Some(Value::String(aud)) => accepted(aud),
+        Some(Value::Array(list)) => {
+            let mut any = false;
+            for item in list {
+                match item {
+                    Value::String(aud) => any |= accepted(aud),
+                    _ => return Err(TokenError::InvalidClaim("aud")),
+                }
+            }
+            any
+        }
+        None => return Err(TokenError::MissingClaim("aud")),
+        Some(_) => return Err(TokenError::InvalidClaim("aud")),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(TokenError::InvalidAudience)
+    }
+}
+
+/// Checks `exp`, `nbf` and `iat`; returns `exp`.
+fn check_times(claims: &Map<String, Value>, skew: u64, now: u64) -> Result<u64, TokenError> {
+    let exp = numeric_date(claims, "exp")?.ok_or(TokenError::MissingClaim("exp"))?;
+    if now >= exp.saturating_add(skew) {
+        return Err(TokenError::Expired);
+    }
+    if let Some(nbf) = numeric_date(claims, "nbf")? {
+        if nbf > now.saturating_add(skew) {
+            return Err(TokenError::NotYetValid);
+        }
+    }
+    let iat = numeric_date(claims, "iat")?.ok_or(TokenError::MissingClaim("iat"))?;
+    if iat > now.saturating_add(skew) {
+        return Err(TokenError::IssuedInFuture);
+    }
+    Ok(exp)
+}
+
+/// A NumericDate claim (RFC 7519 §2) as whole seconds; fractions are truncated.
+pub fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<u64>, TokenError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => {
+            if let Some(v) = n.as_u64() {
+                Ok(Some(v))
+            } else {
+                match n.as_f64() {
+                    Some(f) if f.is_finite() && f >= 0.0 && f < 1e18 => Ok(Some(f as u64)),
+                    _ => Err(TokenError::InvalidClaim(name)),
+                }
+            }
+        }
+        Some(_) => Err(TokenError::InvalidClaim(name)),
+    }
+}

@@ -1,0 +1,97 @@
+//! Envoy stats, defined once per worker VM. A host that refuses a metric leaves it undefined,
+//! and recording to it is skipped: statistics never fail a request.
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::MetricType;
+
+const PREFIX: &str = "auth0_wasm_filter";
+
+/// Denial reasons, each with its own counter.
+#[derive(Debug, Clone, Copy)]
+pub enum DenyReason {
+    NoCredentials,
+    InvalidRequest,
+    InvalidToken,
+    InvalidDpopProof,
+    DpopNonce,
+    InsufficientScope,
+    KeysUnavailable,
+    Internal,
+}
+
+/// Stat names, in the order of [`DenyReason`].
+const DENY_NAMES: [&str; 8] = [
+    "no_credentials",
+    "invalid_request",
+    "invalid_token",
+    "invalid_dpop_proof",
+    "use_dpop_nonce",
+    "insufficient_scope",
+    "keys_unavailable",
+    "internal_error",
+];
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    allowed: Option<u32>,
+    public: Option<u32>,
+    cors_preflight: Option<u32>,
+    denied: [Option<u32>; 8],
+    key_fetch_ok: Option<u32>,
+    key_fetch_failed: Option<u32>,
+    keys_in_use: Option<u32>,
+}
+
+fn define(kind: MetricType, name: &str) -> Option<u32> {
+    hostcalls::define_metric(kind, &format!("{PREFIX}.{name}")).ok()
+}
+
+impl Metrics {
+    pub fn define() -> Metrics {
+        let mut denied = [None; 8];
+        for (slot, name) in denied.iter_mut().zip(DENY_NAMES) {
+            *slot = define(MetricType::Counter, &format!("denied.{name}"));
+        }
+        Metrics {
+            allowed: define(MetricType::Counter, "allowed"),
+            public: define(MetricType::Counter, "public"),
+            cors_preflight: define(MetricType::Counter, "cors_preflight"),
+            denied,
+            key_fetch_ok: define(MetricType::Counter, "jwks_fetch.success"),
+            key_fetch_failed: define(MetricType::Counter, "jwks_fetch.failure"),
+            keys_in_use: define(MetricType::Gauge, "jwks_keys"),
+        }
+    }
+
+    fn bump(id: Option<u32>) {
+        if let Some(id) = id {
+            let _ = hostcalls::increment_metric(id, 1);
+        }
+    }
+
+    pub fn allowed(&self) {
+        Self::bump(self.allowed)
+    }
+
+    pub fn public(&self) {
+        Self::bump(self.public)
+    }
+
+    pub fn cors_preflight(&self) {
+        Self::bump(self.cors_preflight)
+    }
+
+    pub fn denied(&self, reason: DenyReason) {
+        Self::bump(self.denied.get(reason as usize).copied().flatten())
+    }
+
+    pub fn key_fetch(&self, ok: bool) {
+        Self::bump(if ok { self.key_fetch_ok } else { self.key_fetch_failed })
+    }
+
+    pub fn keys_in_use(&self, count: usize) {
+        if let Some(id) = self.keys_in_use {
+            let _ = hostcalls::record_metric(id, count as u64);
+        }
+    }
+}

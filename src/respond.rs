@@ -1,0 +1,81 @@
+//! Applies a decision to the current request: identity headers and continue, or the
+//! rejection the core rendered.
+
+use crate::metrics::DenyReason;
+use crate::worker::Worker;
+use filter_core::authorize::{Decision, PassReason};
+use filter_core::rejection::{self, Denial};
+use log::debug;
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{Action, MapType};
+
+/// Whether the request is inside its own headers callback, or paused and resumed later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Inline,
+    Resume,
+}
+
+pub fn apply(worker: &Worker, decision: Decision, mode: Mode) -> Action {
+    let config = &worker.config;
+    match decision {
+        Decision::Pass(PassReason::PublicRoute) => {
+            worker.metrics.public();
+            proceed(mode)
+        }
+        Decision::Pass(PassReason::CorsPreflight) => {
+            worker.metrics.cors_preflight();
+            proceed(mode)
+        }
+        Decision::Allow(token) => {
+            for (name, value) in config.forward.headers_for(&token.claims) {
+                let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, &name, Some(&value));
+            }
+            if config.forward.strip_authorization() {
+                let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, "authorization", None);
+                let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, "dpop", None);
+            }
+            worker.metrics.allowed();
+            proceed(mode)
+        }
+        Decision::Deny(denial) => deny(worker, &denial),
+        Decision::NeedKeys { .. } => deny(worker, &Denial::Unavailable { retry_after: 1 }),
+    }
+}
+
+fn proceed(mode: Mode) -> Action {
+    if mode == Mode::Resume {
+        let _ = hostcalls::resume_http_request();
+    }
+    Action::Continue
+}
+
+fn deny(worker: &Worker, denial: &Denial) -> Action {
+    worker.metrics.denied(reason(denial));
+    debug!("request denied: {}: {}", denial.code(), denial.description());
+    let response = rejection::render(denial, &worker.config.challenge());
+    let headers: Vec<(&str, &str)> = response.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let _ = hostcalls::send_http_response(u32::from(response.status), headers, Some(response.body.as_bytes()));
+    Action::Pause
+}
+
+fn reason(denial: &Denial) -> DenyReason {
+    match denial {
+        Denial::NoCredentials => DenyReason::NoCredentials,
+        Denial::InvalidRequest { .. } => DenyReason::InvalidRequest,
+        Denial::InvalidToken { .. } => DenyReason::InvalidToken,
+        Denial::InvalidDpopProof { .. } => DenyReason::InvalidDpopProof,
+        Denial::UseDpopNonce { .. } => DenyReason::DpopNonce,
+        Denial::InsufficientScope { .. } => DenyReason::InsufficientScope,
+        Denial::Unavailable { .. } => DenyReason::KeysUnavailable,
+        Denial::Internal => DenyReason::Internal,
+    }
+}
+
+/// The answer when the plugin has no configuration: never reached in Envoy, which refuses to
+/// start a plugin whose configuration failed, but a request must never pass unchecked.
+pub fn reject_unconfigured() -> Action {
+    let body = br#"{"detail":{"error":"internal_server_error","error_description":"The authorization filter is not configured"}}"#;
+    let _ = hostcalls::send_http_response(500, vec![("content-type", "application/json")], Some(body));
+    Action::Pause
+}
