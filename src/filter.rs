@@ -2,7 +2,7 @@
 //! core, and either applies the answer or parks the request until keys arrive.
 
 use crate::clock;
-use crate::respond::{self, Mode};
+use crate::respond::{self, Mode, ResponseNonce};
 use crate::worker::{OwnedRequest, Waiter, Worker};
 use filter_core::authorize::Decision;
 use filter_core::rejection::Denial;
@@ -17,11 +17,13 @@ pub struct Filter {
     context_id: u32,
     worker: Option<Rc<RefCell<Worker>>>,
     waiting: bool,
+    /// A `DPoP-Nonce` to add to the upstream's response.
+    nonce: ResponseNonce,
 }
 
 impl Filter {
     pub fn new(context_id: u32, worker: Option<Rc<RefCell<Worker>>>) -> Filter {
-        Filter { context_id, worker, waiting: false }
+        Filter { context_id, worker, waiting: false, nonce: ResponseNonce::default() }
     }
 }
 
@@ -29,17 +31,41 @@ fn header(name: &str) -> Option<String> {
     hostcalls::get_map_value(MapType::HttpRequestHeaders, name).ok().flatten()
 }
 
-fn read_request() -> OwnedRequest {
+/// Reads the request. Only DPoP requests pay for reading every header line, which is how
+/// repeated `DPoP` (and `X-Forwarded-*`) lines are told apart from one.
+fn read_request(trust_forwarded: bool) -> OwnedRequest {
     let method = header(":method").unwrap_or_default();
     let cors_preflight = method == "OPTIONS"
         && header("origin").is_some()
         && header("access-control-request-method").is_some();
-    OwnedRequest {
+    let mut request = OwnedRequest {
         path: header(":path").unwrap_or_default(),
+        scheme: "http",
+        authority: String::new(),
         authorization: header("authorization"),
+        dpop: Vec::new(),
+        forwarded: Vec::new(),
         cors_preflight,
         method,
+    };
+    if header("dpop").is_some() {
+        let all = hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default();
+        for (name, value) in all {
+            if name.eq_ignore_ascii_case("dpop") {
+                request.dpop.push(value);
+            } else if trust_forwarded && name.to_ascii_lowercase().starts_with("x-forwarded-") {
+                request.forwarded.push((name, value));
+            }
+        }
+        request.authority = header(":authority").unwrap_or_default();
+        // The downstream connection decides the scheme: `:scheme` may echo a client's
+        // `X-Forwarded-Proto`.
+        let tls = hostcalls::get_property(vec!["connection", "tls_version"]).ok().flatten();
+        if tls.is_some_and(|v| !v.is_empty()) {
+            request.scheme = "https";
+        }
     }
+    request
 }
 
 impl Context for Filter {}
@@ -56,20 +82,28 @@ impl HttpContext for Filter {
         for name in w.config.forward.managed_headers() {
             let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None);
         }
-        let request = read_request();
-        let now = clock::now();
-        let mut decision = w.decide(&request.view(), now);
+        let request = read_request(w.config.dpop.trust_forwarded_headers);
+        let now_ms = clock::now_ms();
+        let mut decision = w.decide(&request.view(), now_ms);
         if let Decision::NeedKeys { source, .. } = decision {
             // Another worker may have fetched these keys already.
             if w.sync_from_shared(source) {
-                decision = w.decide(&request.view(), now);
+                decision = w.decide(&request.view(), now_ms);
             }
         }
         match decision {
             Decision::NeedKeys { source, reason } => {
-                let waiter = Waiter { context_id: self.context_id, source, since: now, request };
+                let now = now_ms / 1000;
+                let waiter = Waiter {
+                    context_id: self.context_id,
+                    source,
+                    since: now,
+                    request,
+                    nonce: self.nonce.clone(),
+                };
                 if !w.wait(waiter, reason, now) {
-                    return respond::apply(&w, Decision::Deny(Denial::Unavailable { retry_after: 1 }), Mode::Inline);
+                    let busy = Decision::Deny(Denial::Unavailable { retry_after: 1 });
+                    return respond::apply(&w, busy, Mode::Inline, &self.nonce);
                 }
                 if w.fetch_wanted {
                     // Fetches belong to the root context, whose callouts outlive this request.
@@ -78,8 +112,15 @@ impl HttpContext for Filter {
                 self.waiting = true;
                 Action::Pause
             }
-            other => respond::apply(&w, other, Mode::Inline),
+            other => respond::apply(&w, other, Mode::Inline, &self.nonce),
         }
+    }
+
+    fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        if let Some(nonce) = self.nonce.take() {
+            let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, "dpop-nonce", Some(&nonce));
+        }
+        Action::Continue
     }
 }
 

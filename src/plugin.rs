@@ -5,7 +5,7 @@
 use crate::clock;
 use crate::filter::Filter;
 use crate::metrics::Metrics;
-use crate::respond::{self, Mode};
+use crate::respond::{self, Mode, ResponseNonce};
 use crate::worker::Worker;
 use filter_core::authorize::Decision;
 use filter_core::config;
@@ -34,20 +34,21 @@ impl Plugin {
     }
 
     /// Decides every request waiting on `source` again, now that its fetch ended.
-    fn wake(&self, source: usize, now: u64) {
+    fn wake(&self, source: usize) {
         let Some(worker) = &self.worker else { return };
-        let decided: Vec<(u32, Decision)> = match worker.try_borrow_mut() {
+        let now_ms = clock::now_ms();
+        let decided: Vec<(u32, Decision, ResponseNonce)> = match worker.try_borrow_mut() {
             Ok(mut w) => {
                 let waiters = w.take_waiters(source);
                 waiters
                     .into_iter()
                     .map(|waiter| {
-                        let decision = match w.decide(&waiter.request.view(), now) {
+                        let decision = match w.decide(&waiter.request.view(), now_ms) {
                             // Keys were just fetched (or failed): asking again now would loop.
                             Decision::NeedKeys { .. } => Decision::Deny(Denial::Unavailable { retry_after: 1 }),
                             other => other,
                         };
-                        (waiter.context_id, decision)
+                        (waiter.context_id, decision, waiter.nonce)
                     })
                     .collect()
             }
@@ -56,15 +57,15 @@ impl Plugin {
         self.resume_all(decided);
     }
 
-    fn resume_all(&self, decided: Vec<(u32, Decision)>) {
+    fn resume_all(&self, decided: Vec<(u32, Decision, ResponseNonce)>) {
         let Some(worker) = &self.worker else { return };
-        for (context_id, decision) in decided {
+        for (context_id, decision, nonce) in decided {
             // A request whose client went away is gone from the host; skip it.
             if hostcalls::set_effective_context(context_id).is_err() {
                 continue;
             }
             if let Ok(w) = worker.try_borrow() {
-                respond::apply(&w, decision, Mode::Resume);
+                respond::apply(&w, decision, Mode::Resume, &nonce);
             }
         }
         let _ = hostcalls::set_effective_context(self.context_id);
@@ -80,7 +81,7 @@ impl Context for Plugin {
             Err(_) => return,
         };
         if let crate::worker::FetchOutcome::Finished { source } = outcome {
-            self.wake(source, now);
+            self.wake(source);
         }
     }
 }
@@ -128,11 +129,11 @@ impl RootContext for Plugin {
         };
         let _ = hostcalls::set_tick_period(TICK);
         for source in changed {
-            self.wake(source, now);
+            self.wake(source);
         }
         let stalled = stalled
             .into_iter()
-            .map(|w| (w.context_id, Decision::Deny(Denial::Unavailable { retry_after: 1 })))
+            .map(|w| (w.context_id, Decision::Deny(Denial::Unavailable { retry_after: 1 }), w.nonce))
             .collect();
         self.resume_all(stalled);
     }

@@ -8,6 +8,25 @@ use filter_core::rejection::{self, Denial};
 use log::debug;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, MapType};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// The `DPoP-Nonce` a request's successful response must carry, shared between the request
+/// context and, while it waits for keys, the root context that decides it.
+#[derive(Debug, Clone, Default)]
+pub struct ResponseNonce(Rc<RefCell<Option<String>>>);
+
+impl ResponseNonce {
+    fn set(&self, nonce: String) {
+        if let Ok(mut slot) = self.0.try_borrow_mut() {
+            *slot = Some(nonce);
+        }
+    }
+
+    pub fn take(&self) -> Option<String> {
+        self.0.try_borrow_mut().ok().and_then(|mut slot| slot.take())
+    }
+}
 
 /// Whether the request is inside its own headers callback, or paused and resumed later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,7 +35,7 @@ pub enum Mode {
     Resume,
 }
 
-pub fn apply(worker: &Worker, decision: Decision, mode: Mode) -> Action {
+pub fn apply(worker: &Worker, decision: Decision, mode: Mode, nonce: &ResponseNonce) -> Action {
     let config = &worker.config;
     match decision {
         Decision::Pass(PassReason::PublicRoute) => {
@@ -27,13 +46,16 @@ pub fn apply(worker: &Worker, decision: Decision, mode: Mode) -> Action {
             worker.metrics.cors_preflight();
             proceed(mode)
         }
-        Decision::Allow(token) => {
-            for (name, value) in config.forward.headers_for(&token.claims) {
+        Decision::Allow(allowed) => {
+            for (name, value) in config.forward.headers_for(&allowed.token.claims) {
                 let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, &name, Some(&value));
             }
             if config.forward.strip_authorization() {
                 let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, "authorization", None);
                 let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, "dpop", None);
+            }
+            if let Some(next) = allowed.next_nonce {
+                nonce.set(next);
             }
             worker.metrics.allowed();
             proceed(mode)

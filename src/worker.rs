@@ -3,11 +3,13 @@
 //! `Rc<RefCell<_>>` (a VM is single-threaded).
 
 use crate::metrics::Metrics;
-use filter_core::authorize::{authorize, Decision, RequestView};
+use crate::respond::ResponseNonce;
+use filter_core::authorize::{Decision, Gate, ReplayStore, RequestView};
 use filter_core::config::{Config, KeySource};
 use filter_core::jwks_cache::{CachePolicy, FetchReason, KeyCache};
 use filter_core::key_record::{self, KeyRecord};
 use filter_core::url::HttpUrl;
+use filter_core::replay::{self, ReplayError};
 use filter_core::{discovery, jwk, jwks_cache};
 use log::{debug, warn};
 use proxy_wasm::hostcalls;
@@ -29,6 +31,7 @@ pub struct Waiter {
     pub source: usize,
     pub since: u64,
     pub request: OwnedRequest,
+    pub nonce: ResponseNonce,
 }
 
 /// The parts of a request the decision reads, owned so they outlive the callback.
@@ -36,7 +39,11 @@ pub struct Waiter {
 pub struct OwnedRequest {
     pub method: String,
     pub path: String,
+    pub scheme: &'static str,
+    pub authority: String,
     pub authorization: Option<String>,
+    pub dpop: Vec<String>,
+    pub forwarded: Vec<(String, String)>,
     pub cors_preflight: bool,
 }
 
@@ -45,9 +52,36 @@ impl OwnedRequest {
         RequestView {
             method: &self.method,
             path: &self.path,
+            scheme: self.scheme,
+            authority: &self.authority,
             authorization: self.authorization.as_deref(),
+            dpop: &self.dpop,
+            forwarded: &self.forwarded,
             cors_preflight: self.cors_preflight,
         }
+    }
+}
+
+/// Proofs seen, in the host's shared data: one store for every worker thread.
+struct SharedReplay;
+
+/// Compare-and-swap attempts before giving up on a contended slot.
+const REPLAY_CAS_ATTEMPTS: usize = 8;
+
+impl ReplayStore for SharedReplay {
+    fn record(&mut self, hash: u64, expires_at: u64, now: u64) -> Result<(), ReplayError> {
+        let key = replay::slot_key(replay::slot_of(hash, replay::SLOTS));
+        for _ in 0..REPLAY_CAS_ATTEMPTS {
+            let (current, cas) = hostcalls::get_shared_data(&key).unwrap_or((None, None));
+            let updated = replay::record(current.as_deref(), hash, expires_at, now)?;
+            match hostcalls::set_shared_data(&key, Some(&updated), cas) {
+                Ok(()) => return Ok(()),
+                Err(proxy_wasm::types::Status::CasMismatch) => continue,
+                Err(_) => break,
+            }
+        }
+        // Never accept a proof that could not be recorded.
+        Err(ReplayError::Full { retry_after: 1 })
     }
 }
 
@@ -76,7 +110,7 @@ pub enum FetchOutcome {
 
 pub struct Worker {
     pub config: Rc<Config>,
-    pub keys: KeyCache,
+    pub gate: Gate,
     pub metrics: Metrics,
     waiters: Vec<Waiter>,
     fetches: Vec<Fetch>,
@@ -97,11 +131,12 @@ impl Worker {
                 keys.install_static(index, Rc::new(set.clone()));
             }
         }
-        Worker { config, keys, metrics, waiters: Vec::new(), fetches: Vec::new(), fetch_wanted: false }
+        let gate = Gate::new(Rc::clone(&config), keys);
+        Worker { config, gate, metrics, waiters: Vec::new(), fetches: Vec::new(), fetch_wanted: false }
     }
 
-    pub fn decide(&self, request: &RequestView<'_>, now: u64) -> Decision {
-        authorize(&self.config, &self.keys, request, now)
+    pub fn decide(&mut self, request: &RequestView<'_>, now_ms: u64) -> Decision {
+        self.gate.authorize(request, &mut SharedReplay, now_ms)
     }
 
     /// Queues a request until keys of `source` arrive. False when the queue is full.
@@ -111,7 +146,7 @@ impl Worker {
         }
         let source = waiter.source;
         self.waiters.push(waiter);
-        if self.keys.want_fetch(source, reason, now) {
+        if self.gate.keys.want_fetch(source, reason, now) {
             self.fetch_wanted = true;
         }
         true
@@ -141,12 +176,12 @@ impl Worker {
     /// Sources that need a fetch now: waited for by a request, or due for background refresh.
     pub fn sources_to_fetch(&self, now: u64) -> Vec<(usize, FetchReason)> {
         let mut wanted: Vec<(usize, FetchReason)> =
-            self.keys.due_sources(now).into_iter().map(|s| (s, FetchReason::Refresh)).collect();
+            self.gate.keys.due_sources(now).into_iter().map(|s| (s, FetchReason::Refresh)).collect();
         for w in &self.waiters {
             if wanted.iter().any(|(s, _)| *s == w.source) {
                 continue;
             }
-            if self.keys.want_fetch(w.source, FetchReason::UnknownKid, now) {
+            if self.gate.keys.want_fetch(w.source, FetchReason::UnknownKid, now) {
                 wanted.push((w.source, FetchReason::UnknownKid));
             }
         }
@@ -161,20 +196,22 @@ impl Worker {
         let (Some(bytes), Some(revision)) = hostcalls::get_shared_data(&name).unwrap_or((None, None)) else {
             return false;
         };
-        if self.keys.shared_revision(source) == Some(revision) {
+        if self.gate.keys.shared_revision(source) == Some(revision) {
             return false;
         }
-        self.keys.set_shared_revision(source, revision);
+        self.gate.keys.set_shared_revision(source, revision);
         let Some(record) = key_record::decode(&bytes) else {
             return false;
         };
-        if self.keys.loaded(source).is_some_and(|l| l.fetched_at >= record.fetched_at) {
+        if self.gate.keys.loaded(source).is_some_and(|l| l.fetched_at >= record.fetched_at) {
             return false;
         }
         match jwk::parse_jwks(record.jwks) {
-            Ok(parsed) if parsed.keys.len() > 0 => {
-                self.keys
+            Ok(parsed) if !parsed.keys.is_empty() => {
+                self.gate
+                    .keys
                     .keys_shared(source, Rc::new(parsed.keys), record.fetched_at, record.fresh_until, revision);
+                self.gate.keys_changed(source);
                 true
             }
             _ => false,
@@ -190,12 +227,12 @@ impl Worker {
         let (last, cas) = hostcalls::get_shared_data(&name).unwrap_or((None, None));
         let last: Option<u64> = last.and_then(|b| String::from_utf8(b).ok()).and_then(|s| s.parse().ok());
         if last.is_some_and(|t| now < t.saturating_add(self.config.jwks_min_refresh_interval)) {
-            self.keys.kid_refresh_claimed_elsewhere(source, now);
+            self.gate.keys.kid_refresh_claimed_elsewhere(source, now);
             return false;
         }
         let claimed = hostcalls::set_shared_data(&name, Some(now.to_string().as_bytes()), cas).is_ok();
         if !claimed {
-            self.keys.kid_refresh_claimed_elsewhere(source, now);
+            self.gate.keys.kid_refresh_claimed_elsewhere(source, now);
         }
         claimed
     }
@@ -203,18 +240,18 @@ impl Worker {
     /// Starts fetching keys of `source`. Must run in the root context, whose callouts outlive
     /// any one request.
     pub fn start_fetch(&mut self, source: usize, reason: FetchReason, now: u64) {
-        if !self.keys.want_fetch(source, reason, now) {
+        if !self.gate.keys.want_fetch(source, reason, now) {
             return;
         }
         if reason == FetchReason::UnknownKid && !self.claim_kid_refresh(source, now) {
             return;
         }
-        let step = match (self.config.key_sources.get(source), self.keys.jwks_uri(source)) {
+        let step = match (self.config.key_sources.get(source), self.gate.keys.jwks_uri(source)) {
             (Some(KeySource::Discovery { .. }), None) => Step::Discovery,
             (Some(KeySource::Discovery { .. } | KeySource::JwksUri { .. }), _) => Step::Jwks,
             _ => return,
         };
-        self.keys.fetch_started(source, reason, now);
+        self.gate.keys.fetch_started(source, reason, now);
         if !self.dispatch(source, step) {
             self.fetch_failed(source, now, "the fetch could not be dispatched");
         }
@@ -223,7 +260,7 @@ impl Worker {
     fn url_for(&self, source: usize, step: Step) -> Option<HttpUrl> {
         match (self.config.key_sources.get(source)?, step) {
             (KeySource::Discovery { url, .. }, Step::Discovery) => Some(url.clone()),
-            (KeySource::Discovery { .. }, Step::Jwks) => self.keys.jwks_uri(source).cloned(),
+            (KeySource::Discovery { .. }, Step::Jwks) => self.gate.keys.jwks_uri(source).cloned(),
             (KeySource::JwksUri { url, .. }, Step::Jwks) => Some(url.clone()),
             _ => None,
         }
@@ -260,7 +297,7 @@ impl Worker {
     }
 
     fn fetch_failed(&mut self, source: usize, now: u64, why: &str) {
-        let retry = self.keys.fetch_failed(source, now);
+        let retry = self.gate.keys.fetch_failed(source, now);
         self.metrics.key_fetch(false);
         warn!("fetching keys for source {source} failed: {why}; next attempt in {retry}s");
     }
@@ -292,7 +329,7 @@ impl Worker {
         if let Err(why) = outcome {
             if fetch.step == Step::Jwks {
                 // The keys may have moved: ask discovery again next time.
-                self.keys.clear_jwks_uri(source);
+                self.gate.keys.clear_jwks_uri(source);
             }
             self.fetch_failed(source, now, &why);
             return FetchOutcome::Finished { source };
@@ -302,7 +339,7 @@ impl Worker {
                 let issuer = self.config.issuers.iter().find(|i| i.key_source == source).map(|i| i.issuer.clone());
                 match issuer.map(|iss| discovery::jwks_uri(&body, &iss)) {
                     Some(Ok(url)) => {
-                        self.keys.set_jwks_uri(source, url);
+                        self.gate.keys.set_jwks_uri(source, url);
                         if self.dispatch(source, Step::Jwks) {
                             return FetchOutcome::Continuing;
                         }
@@ -321,24 +358,25 @@ impl Worker {
         let parsed = match jwk::parse_jwks(body) {
             Ok(parsed) => parsed,
             Err(e) => {
-                self.keys.clear_jwks_uri(source);
+                self.gate.keys.clear_jwks_uri(source);
                 return self.fetch_failed(source, now, &format!("malformed JWKS: {e}"));
             }
         };
         for skipped in &parsed.skipped {
             warn!("JWKS key skipped: {skipped}");
         }
-        if parsed.keys.len() == 0 {
+        if parsed.keys.is_empty() {
             return self.fetch_failed(source, now, "JWKS has no usable key");
         }
         let max_age = hostcalls::get_map_value(proxy_wasm::types::MapType::HttpCallResponseHeaders, "cache-control")
             .ok()
             .flatten()
             .and_then(|v| jwks_cache::max_age(&v));
-        self.keys.keys_fetched(source, Rc::new(parsed.keys), max_age, now);
+        self.gate.keys.keys_fetched(source, Rc::new(parsed.keys), max_age, now);
+        self.gate.keys_changed(source);
         self.metrics.key_fetch(true);
         debug!("keys for source {source} fetched");
-        if let (Some(name), Some(loaded)) = (self.shared_name(source, "jwks"), self.keys.loaded(source)) {
+        if let (Some(name), Some(loaded)) = (self.shared_name(source, "jwks"), self.gate.keys.loaded(source)) {
             let record = KeyRecord { fetched_at: loaded.fetched_at, fresh_until: loaded.fresh_until, jwks: body };
             let _ = hostcalls::set_shared_data(&name, Some(&key_record::encode(&record)), None);
         }
@@ -355,7 +393,7 @@ impl Worker {
     }
 
     pub fn keys_gauge(&self, now: u64) {
-        self.metrics.keys_in_use(self.keys.keys_in_use(now));
+        self.metrics.keys_in_use(self.gate.keys.keys_in_use(now));
     }
 
     pub fn source_count(&self) -> usize {

@@ -1,13 +1,25 @@
-//! The decision for one request: which rule applies, which credentials came, whether the token
-//! holds, whether its scopes suffice. The shell applies the [`Decision`]; a `NeedKeys` answer
-//! means "fetch these keys, then ask again with the same request".
+//! The decision for one request, as a list of named steps in the contract's order: which rule
+//! applies, which credentials came, whether the access token holds (from the verified-token
+//! cache when it can), whether the DPoP proof holds, whether the scopes suffice. The shell
+//! applies the [`Decision`]; `NeedKeys` means "fetch these keys, then ask again".
 
-use crate::access_token::{self, KeyStore, Rejected, VerifiedToken};
+use crate::access_token::{self, Rejected, VerifiedToken};
 use crate::config::Config;
-use crate::extract::{self, Credentials};
-use crate::jwks_cache::FetchReason;
+use crate::crypto;
+use crate::dpop::{self, ForwardedHeaders, ProofError, ProofTarget};
+use crate::extract::{self, Credentials, DpopHeader};
+use crate::jwks_cache::{FetchReason, KeyCache};
+use crate::nonce::{NonceCheck, Nonces};
 use crate::rejection::{Denial, Scheme};
+use crate::replay::{self, ReplayError};
 use crate::rules::Requirement;
+use crate::scope;
+use crate::token_cache::TokenCache;
+use std::rc::Rc;
+
+/// Verified tokens kept per worker. Sized for the distinct tokens a busy gateway sees within
+/// their lifetime; each entry holds one token's claims (typically well under 1 KiB).
+pub const TOKEN_CACHE_ENTRIES: usize = 4096;
 
 /// What the shell read from the request.
 #[derive(Debug, Clone, Copy)]
@@ -15,17 +27,30 @@ pub struct RequestView<'a> {
     pub method: &'a str,
     /// `:path`, with its query string.
     pub path: &'a str,
+    /// `https` when the downstream connection uses TLS, else `http`.
+    pub scheme: &'a str,
+    pub authority: &'a str,
     pub authorization: Option<&'a str>,
+    /// Every `DPoP` header line.
+    pub dpop: &'a [String],
+    /// `X-Forwarded-*` lines, read only when the configuration trusts them.
+    pub forwarded: &'a [(String, String)],
     /// `OPTIONS` with both `Origin` and `Access-Control-Request-Method`.
     pub cors_preflight: bool,
+}
+
+/// Where proofs already seen are remembered: the host's shared data in production.
+pub trait ReplayStore {
+    /// Records the proof `hash` until `expires_at`, or says it was seen or cannot be stored.
+    fn record(&mut self, hash: u64, expires_at: u64, now: u64) -> Result<(), ReplayError>;
 }
 
 #[derive(Debug)]
 pub enum Decision {
     /// Let the request through without identity headers.
     Pass(PassReason),
-    /// A valid token: let the request through with these identity headers.
-    Allow(VerifiedToken),
+    /// A valid token: let the request through with its identity headers.
+    Allow(Allowed),
     Deny(Denial),
     NeedKeys { source: usize, reason: FetchReason },
 }
@@ -36,40 +61,161 @@ pub enum PassReason {
     CorsPreflight,
 }
 
-pub fn authorize(config: &Config, keys: &dyn KeyStore, req: &RequestView<'_>, now: u64) -> Decision {
-    if config.bypass_cors_preflight && req.cors_preflight {
-        return Decision::Pass(PassReason::CorsPreflight);
+#[derive(Debug)]
+pub struct Allowed {
+    pub token: Rc<VerifiedToken>,
+    /// A fresh `DPoP-Nonce` for the response: the proof's nonce is past half its lifetime.
+    pub next_nonce: Option<String>,
+}
+
+/// Everything one worker keeps to decide requests.
+#[derive(Debug)]
+pub struct Gate {
+    pub config: Rc<Config>,
+    pub keys: KeyCache,
+    pub tokens: TokenCache,
+    nonces: Option<Nonces>,
+}
+
+impl Gate {
+    pub fn new(config: Rc<Config>, keys: KeyCache) -> Gate {
+        // The configuration was validated, so a nonce secret that fails here cannot occur;
+        // without nonces every proof would then be refused rather than silently accepted.
+        let nonces = config.dpop.nonce.as_ref().and_then(|n| Nonces::from_config(n).ok());
+        Gate { tokens: TokenCache::new(TOKEN_CACHE_ENTRIES), config, keys, nonces }
     }
-    let required_scopes = match config.rules.requirement(req.method, req.path) {
-        Requirement::Public => return Decision::Pass(PassReason::PublicRoute),
-        Requirement::Token { scopes } => scopes,
-    };
-    let (scheme, token) = match extract::credentials(req.authorization) {
-        Credentials::Missing => return Decision::Deny(Denial::NoCredentials),
-        Credentials::Multiple => {
-            return Decision::Deny(Denial::InvalidRequest {
-                scheme: Scheme::Bearer,
-                description: "Multiple credentials are not allowed".into(),
-            })
-        }
-        Credentials::Bearer(token) => (Scheme::Bearer, token),
-        Credentials::DPoP(_) => {
-            return Decision::Deny(Denial::InvalidRequest {
-                scheme: Scheme::DPoP,
-                description: "DPoP proofs are not verified by this version".into(),
-            })
-        }
-    };
-    let verified = match access_token::verify(token, config, keys, now) {
-        Ok(v) => v,
-        Err(Rejected::Invalid(e)) => {
-            return Decision::Deny(Denial::InvalidToken { scheme, description: e.to_string().into() })
-        }
-        Err(Rejected::NeedKeys { source, reason }) => return Decision::NeedKeys { source, reason },
-        Err(Rejected::Unavailable { retry_after }) => return Decision::Deny(Denial::Unavailable { retry_after }),
-    };
-    if !required_scopes.iter().all(|s| verified.scopes.iter().any(|g| g == s)) {
-        return Decision::Deny(Denial::InsufficientScope { scheme, scopes: required_scopes.join(" ") });
+
+    /// Keys of `source` changed: tokens they vouched for must be checked again.
+    pub fn keys_changed(&mut self, source: usize) {
+        self.tokens.purge_source(source);
     }
-    Decision::Allow(verified)
+
+    pub fn authorize(&mut self, req: &RequestView<'_>, replay: &mut dyn ReplayStore, now_ms: u64) -> Decision {
+        match self.decide(req, replay, now_ms) {
+            Ok(decision) | Err(decision) => decision,
+        }
+    }
+
+    /// `Err` carries an early answer so each step can use `?`.
+    fn decide(&mut self, req: &RequestView<'_>, replay: &mut dyn ReplayStore, now_ms: u64) -> Result<Decision, Decision> {
+        let config = Rc::clone(&self.config);
+        if config.bypass_cors_preflight && req.cors_preflight {
+            return Ok(Decision::Pass(PassReason::CorsPreflight));
+        }
+        let required_scopes = match config.rules.requirement(req.method, req.path) {
+            Requirement::Public => return Ok(Decision::Pass(PassReason::PublicRoute)),
+            Requirement::Token { scopes } => scopes,
+        };
+        let now = now_ms / 1000;
+        let (scheme, allowed) = match extract::credentials(req.authorization) {
+            Credentials::Missing => return Err(deny(Denial::NoCredentials)),
+            Credentials::Multiple => {
+                return Err(invalid_request(Scheme::Bearer, "Multiple credentials are not allowed"))
+            }
+            Credentials::Bearer(token) => (Scheme::Bearer, self.bearer(token, req, now)?),
+            Credentials::DPoP(token) => (Scheme::DPoP, self.dpop(token, req, replay, now_ms)?),
+        };
+        if !scope::satisfies(&allowed.token.scopes, required_scopes) {
+            return Err(deny(Denial::InsufficientScope { scheme, scopes: required_scopes.join(" ") }));
+        }
+        Ok(Decision::Allow(allowed))
+    }
+
+    fn bearer(&mut self, token: &str, req: &RequestView<'_>, now: u64) -> Result<Allowed, Decision> {
+        let dpop = &self.config.dpop;
+        if dpop.required {
+            return Err(invalid_request(Scheme::Bearer, "DPoP-bound access token is required"));
+        }
+        let verified = self.access_token(token, Scheme::Bearer, now)?;
+        if self.config.dpop.enabled {
+            if dpop::is_bound(&verified.claims) {
+                return Err(invalid_token(Scheme::Bearer, dpop::BOUND_TOKEN_ON_BEARER));
+            }
+            if !req.dpop.is_empty() {
+                return Err(invalid_request(Scheme::Bearer, dpop::PROOF_ON_BEARER));
+            }
+        }
+        Ok(Allowed { token: verified, next_nonce: None })
+    }
+
+    fn dpop(&mut self, token: &str, req: &RequestView<'_>, replay: &mut dyn ReplayStore, now_ms: u64) -> Result<Allowed, Decision> {
+        let config = Rc::clone(&self.config);
+        let policy = &config.dpop;
+        if !policy.enabled {
+            return Err(invalid_request(Scheme::DPoP, "DPoP is not enabled"));
+        }
+        let now = now_ms / 1000;
+        let lines: Vec<&str> = req.dpop.iter().map(String::as_str).collect();
+        let proof = match extract::dpop_proof(&lines) {
+            DpopHeader::One(proof) => proof,
+            DpopHeader::Absent => return Err(invalid_request(Scheme::DPoP, "DPoP proof is missing")),
+            DpopHeader::Multiple => return Err(invalid_proof(ProofError::Multiple)),
+        };
+        let proof = dpop::decode_proof(proof).map_err(invalid_proof)?;
+
+        let verified = self.access_token(token, Scheme::DPoP, now)?;
+        let jkt = dpop::confirmation(&verified.claims).map_err(|e| invalid_token(Scheme::DPoP, e))?;
+
+        let forwarded = policy.trust_forwarded_headers.then(|| {
+            ForwardedHeaders::from_headers(req.forwarded.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+        });
+        let url = dpop::request_url(req.scheme, req.authority, req.path, forwarded.as_ref());
+        let target = ProofTarget { method: req.method, url: url.as_deref() };
+        let proven = dpop::verify_proof(&proof, &target, token, policy, now).map_err(invalid_proof)?;
+
+        let mut next_nonce = None;
+        if let Some(nonces) = &self.nonces {
+            match nonces.check(proven.nonce.as_deref(), now_ms) {
+                NonceCheck::Valid { refresh } => next_nonce = refresh.then(|| nonces.issue(now_ms)),
+                other => {
+                    let description = other.description().unwrap_or("DPoP proof nonce is invalid");
+                    return Err(deny(Denial::UseDpopNonce { description: description.into(), nonce: nonces.issue(now_ms) }));
+                }
+            }
+        }
+        if policy.replay_check {
+            let hash = replay::entry_hash(&proven.jkt, &proven.jti);
+            match replay.record(hash, replay::remember_until(proven.iat, policy), now) {
+                Ok(()) => {}
+                Err(ReplayError::Replayed) => return Err(invalid_proof(ProofError::Replayed)),
+                Err(ReplayError::Full { retry_after }) => return Err(deny(Denial::Unavailable { retry_after })),
+            }
+        }
+        dpop::check_binding(jkt, &proven).map_err(|e| invalid_token(Scheme::DPoP, e))?;
+        Ok(Allowed { token: verified, next_nonce })
+    }
+
+    /// The access token, from the verified-token cache or checked in full and then cached.
+    fn access_token(&mut self, token: &str, scheme: Scheme, now: u64) -> Result<Rc<VerifiedToken>, Decision> {
+        let hash = crypto::sha256(token.as_bytes());
+        if let Some(hit) = self.tokens.get(&hash, self.config.clock_skew, now) {
+            return Ok(hit);
+        }
+        match access_token::verify(token, &self.config, &self.keys, now) {
+            Ok(verified) => {
+                let verified = Rc::new(verified);
+                self.tokens.insert(hash, Rc::clone(&verified));
+                Ok(verified)
+            }
+            Err(Rejected::Invalid(e)) => Err(invalid_token(scheme, e)),
+            Err(Rejected::NeedKeys { source, reason }) => Err(Decision::NeedKeys { source, reason }),
+            Err(Rejected::Unavailable { retry_after }) => Err(deny(Denial::Unavailable { retry_after })),
+        }
+    }
+}
+
+fn deny(denial: Denial) -> Decision {
+    Decision::Deny(denial)
+}
+
+fn invalid_request(scheme: Scheme, description: &'static str) -> Decision {
+    deny(Denial::InvalidRequest { scheme, description: description.into() })
+}
+
+fn invalid_token(scheme: Scheme, error: impl std::fmt::Display) -> Decision {
+    deny(Denial::InvalidToken { scheme, description: error.to_string().into() })
+}
+
+fn invalid_proof(error: ProofError) -> Decision {
+    deny(Denial::InvalidDpopProof { description: error.description() })
 }
