@@ -13,7 +13,7 @@ use std::fmt;
 use ed25519_dalek as ed25519;
 use p256::ecdsa::signature::Verifier as _;
 use rsa::{BoxedUint, PublicKey as RsaPublicKey};
-use sha2_011::{Digest, Sha256, Sha384, Sha512};
+use sha2::{Digest, Sha256, Sha384, Sha512};
 
 use crate::algorithm::{Algorithm, KeyFamily};
 

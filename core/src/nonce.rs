@@ -22,7 +22,7 @@
 use std::fmt;
 
 use hmac::{Hmac, KeyInit, Mac};
-use sha2_011::Sha256;
+use sha2::Sha256;
 
 use crate::b64;
 use crate::config::NonceConfig;
