@@ -33,3 +33,9 @@ run: setup build ## Start the demo: local issuer, echo upstream, Envoy with envo
 clean: ## Remove build output and demo logs (keeps .tools)
 	$(CARGO) clean
 	rm -rf dist .run
+
+.PHONY: bench
+bench: build ## Benchmark no auth vs Envoy's jwt_authn vs this filter (BENCHMARKS.md); installs wrk if missing
+	@command -v wrk >/dev/null 2>&1 || { echo "bench: installing wrk"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+	$(CARGO) build --release -p testbed --bins
+	$(CARGO_TARGET_DIR)/release/bench

@@ -1,0 +1,171 @@
+//! What a run does, read from `BENCH_*` environment variables.
+
+use std::path::PathBuf;
+
+/// The workloads, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// One RS256 Bearer token repeated.
+    RepeatedToken,
+    /// Distinct RS256 Bearer tokens in rotation: every request a cache miss.
+    DistinctTokens,
+    /// A DPoP-bound token with a fresh ES256 proof per request (`jwt_authn`: ES256 Bearer).
+    Dpop,
+    /// Tokens whose signature does not verify.
+    BadSignature,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 4] = [
+        Workload::RepeatedToken,
+        Workload::DistinctTokens,
+        Workload::Dpop,
+        Workload::BadSignature,
+    ];
+
+    pub fn letter(self) -> char {
+        match self {
+            Workload::RepeatedToken => 'a',
+            Workload::DistinctTokens => 'b',
+            Workload::Dpop => 'c',
+            Workload::BadSignature => 'd',
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Workload::RepeatedToken => "(a) one RS256 token",
+            Workload::DistinctTokens => "(b) distinct RS256 tokens",
+            Workload::Dpop => "(c) DPoP, ES256 proofs",
+            Workload::BadSignature => "(d) bad signatures",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Seconds of each measured run.
+    pub seconds: u64,
+    /// Measured runs per listener and workload.
+    pub rounds: u32,
+    /// Seconds of the discarded run per listener before each workload's rounds; 0: none.
+    pub warmup_seconds: u64,
+    pub workloads: Vec<Workload>,
+    /// Distinct tokens of workloads (b) and (d).
+    pub distinct_tokens: usize,
+    /// Bad-signature requests sent to the filter for the memory check; 0 skips it.
+    pub memory_requests: u64,
+    /// The memory check stops after this many seconds even short of `memory_requests`;
+    /// 0: no limit.
+    pub memory_seconds: u64,
+    /// Where feeds, the wrk script and wrk's outputs go.
+    pub dir: PathBuf,
+}
+
+pub const CONNECTIONS: u32 = 16;
+
+impl Settings {
+    pub fn from_env(repo_root: &std::path::Path) -> Result<Settings, String> {
+        let workloads = match std::env::var("BENCH_WORKLOADS") {
+            Ok(text) => parse_workloads(&text)?,
+            Err(_) => Workload::ALL.to_vec(),
+        };
+        let seconds = number("BENCH_SECONDS", 5)?;
+        if seconds == 0 {
+            return Err("BENCH_SECONDS must be at least 1".into());
+        }
+        let rounds = number("BENCH_ROUNDS", 3)?;
+        let rounds = u32::try_from(rounds)
+            .ok()
+            .filter(|r| *r > 0)
+            .ok_or("BENCH_ROUNDS must be between 1 and 2^32-1")?;
+        let distinct_tokens = usize::try_from(number("BENCH_TOKENS", 10_000)?)
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or("BENCH_TOKENS must be at least 1")?;
+        Ok(Settings {
+            seconds,
+            rounds,
+            warmup_seconds: number("BENCH_WARMUP_SECONDS", 2)?,
+            workloads,
+            distinct_tokens,
+            memory_requests: number("BENCH_MEMORY_REQUESTS", 1_000_000)?,
+            memory_seconds: number("BENCH_MEMORY_SECONDS", 30)?,
+            dir: std::env::var_os("BENCH_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| repo_root.join("target").join("bench")),
+        })
+    }
+
+    pub fn describe(&self) -> String {
+        let letters: String = self.workloads.iter().map(|w| w.letter()).collect();
+        let memory = if self.memory_requests == 0 {
+            "memory check off".to_string()
+        } else if self.memory_seconds == 0 {
+            format!("memory check {} requests", self.memory_requests)
+        } else {
+            format!(
+                "memory check {} requests or {} s",
+                self.memory_requests, self.memory_seconds
+            )
+        };
+        format!(
+            "BENCH_WORKLOADS={letters} BENCH_ROUNDS={} BENCH_SECONDS={} BENCH_WARMUP_SECONDS={} \
+             BENCH_TOKENS={}; wrk -t1 -c{CONNECTIONS}; {memory}",
+            self.rounds, self.seconds, self.warmup_seconds, self.distinct_tokens
+        )
+    }
+}
+
+fn number(name: &str, default: u64) -> Result<u64, String> {
+    match std::env::var(name) {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .map_err(|_| format!("{name}={text:?} is not a whole number")),
+        Err(_) => Ok(default),
+    }
+}
+
+/// `"a,b,d"` or `"abd"`.
+fn parse_workloads(text: &str) -> Result<Vec<Workload>, String> {
+    let mut chosen = Vec::new();
+    for c in text.chars().filter(|c| !matches!(c, ',' | ' ')) {
+        let workload = Workload::ALL
+            .into_iter()
+            .find(|w| w.letter() == c.to_ascii_lowercase())
+            .ok_or_else(|| format!("BENCH_WORKLOADS: unknown workload {c:?} (a, b, c, d)"))?;
+        if !chosen.contains(&workload) {
+            chosen.push(workload);
+        }
+    }
+    if chosen.is_empty() {
+        return Err("BENCH_WORKLOADS names no workload".into());
+    }
+    // Always in the documented order: (c) sizes its proofs from what (a) measured.
+    Ok(Workload::ALL
+        .into_iter()
+        .filter(|w| chosen.contains(w))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workloads_are_read_in_any_order_and_run_in_the_documented_one() {
+        assert_eq!(
+            parse_workloads("d, a"),
+            Ok(vec![Workload::RepeatedToken, Workload::BadSignature])
+        );
+        assert_eq!(
+            parse_workloads("x"),
+            Err("BENCH_WORKLOADS: unknown workload 'x' (a, b, c, d)".to_string())
+        );
+        assert_eq!(
+            parse_workloads(","),
+            Err("BENCH_WORKLOADS names no workload".to_string())
+        );
+    }
+}

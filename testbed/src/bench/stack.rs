@@ -1,0 +1,195 @@
+//! The processes under test: the echo upstream and one Envoy whose listeners differ only in
+//! their auth filter. Envoy is pinned to CPU 0; the echo upstream and wrk share CPU 1, so
+//! Envoy's core does nothing but proxy and authorize.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{json, Value};
+
+use testbed::client::{self, Request};
+use testbed::envoy::{self, Envoy, EnvoyOptions, Listener};
+use testbed::IssuerHandle;
+
+/// The CPU Envoy runs on (its single worker and the main thread).
+pub const ENVOY_CPU: u32 = 0;
+/// The CPU the load generator and the upstream run on.
+pub const LOAD_CPU: u32 = 1;
+/// Where wrk sends every request.
+pub const BENCH_PATH: &str = "/bench";
+
+const ECHO_CLUSTER: &str = "echo";
+
+/// The listeners, in the order each round drives them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// No auth filter: what Envoy and the upstream cost alone.
+    None,
+    /// Envoy's native `jwt_authn`.
+    JwtAuthn,
+    /// This filter.
+    Wasm,
+}
+
+impl Gate {
+    pub const ALL: [Gate; 3] = [Gate::None, Gate::JwtAuthn, Gate::Wasm];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Gate::None => "none",
+            Gate::JwtAuthn => "jwt_authn",
+            Gate::Wasm => "wasm",
+        }
+    }
+}
+
+/// Whether `taskset` can pin processes here.
+pub fn can_pin() -> bool {
+    Command::new("taskset")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `program` as a command, run under `taskset -c cpu` when `pin`.
+pub fn pinned_command(program: &Path, cpu: u32, pin: bool) -> Command {
+    if pin {
+        let mut command = Command::new("taskset");
+        command.arg("-c").arg(cpu.to_string()).arg(program);
+        command
+    } else {
+        Command::new(program)
+    }
+}
+
+/// The echo upstream as its own process (the `echo-upstream` binary next to this one).
+pub struct EchoProcess {
+    child: Child,
+    pub port: u16,
+}
+
+impl EchoProcess {
+    pub fn start(binary: &Path, pin: bool) -> Result<EchoProcess, String> {
+        let mut child = pinned_command(binary, LOAD_CPU, pin)
+            .args(["--port", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        let mut line = String::new();
+        if let Some(stdout) = child.stdout.take() {
+            let _ = BufReader::new(stdout).read_line(&mut line);
+        }
+        // "echo upstream on http://127.0.0.1:PORT"
+        let port = line
+            .trim()
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse::<u16>().ok());
+        match port {
+            Some(port) => Ok(EchoProcess { child, port }),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(format!(
+                    "echo upstream did not report its port (said {line:?})"
+                ))
+            }
+        }
+    }
+}
+
+impl Drop for EchoProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The wasm filter's configuration: the issuer's keys inline, RS256 and ES256 allowed, no
+/// rules (so every path needs a token), DPoP with its defaults (enabled, replay check on).
+pub fn wasm_config(issuer: &IssuerHandle) -> Value {
+    json!({
+        "domain": issuer.domain(),
+        "audience": issuer.audience(),
+        "jwks": issuer.published_jwks(),
+        "algorithms": ["RS256", "ES256"],
+    })
+}
+
+pub fn bootstrap(issuer: &IssuerHandle, module: &Path, echo_port: u16) -> Value {
+    let jwks = issuer.published_jwks();
+    let issuer_url = issuer.issuer();
+    let audience = issuer.audience().to_string();
+    let listeners: Vec<Listener> = Gate::ALL
+        .into_iter()
+        .map(|gate| {
+            let filters = match gate {
+                Gate::None => vec![],
+                Gate::JwtAuthn => vec![envoy::jwt_authn_filter(
+                    &issuer_url,
+                    &[audience.as_str()],
+                    &jwks,
+                )],
+                Gate::Wasm => vec![envoy::wasm_filter(module, &wasm_config(issuer), "bench")],
+            };
+            Listener::new(gate.name(), filters, ECHO_CLUSTER)
+        })
+        .collect();
+    envoy::bootstrap(&listeners, &[envoy::cluster(ECHO_CLUSTER, echo_port)])
+}
+
+pub fn start_envoy(binary: PathBuf, bootstrap: &Value, pin: bool) -> Result<Envoy, String> {
+    let mut options = EnvoyOptions::new(binary);
+    options.concurrency = 1;
+    options.log_level = "warning".into();
+    // The default keeps the filter's own logs at debug, which would cost on every request.
+    options.component_log_level = "main:warning,wasm:warning".into();
+    let envoy = Envoy::start(bootstrap, &options).map_err(|e| e.to_string())?;
+    if pin {
+        // All of Envoy's threads, the worker included; threads started later inherit it.
+        let status = Command::new("taskset")
+            .args([
+                "-a",
+                "-p",
+                "-c",
+                &ENVOY_CPU.to_string(),
+                &envoy.pid().to_string(),
+            ])
+            .stdout(Stdio::null())
+            .status()
+            .map_err(|e| format!("taskset: {e}"))?;
+        if !status.success() {
+            return Err(format!("taskset could not pin Envoy ({status})"));
+        }
+    }
+    Ok(envoy)
+}
+
+/// One request through `port`; the status, or why there was none.
+pub fn probe(port: u16, authorization: Option<&str>, dpop: Option<&str>) -> Result<u16, String> {
+    let mut request = Request::get(BENCH_PATH);
+    if let Some(value) = authorization {
+        request = request.header("Authorization", value);
+    }
+    if let Some(value) = dpop {
+        request = request.header("DPoP", value);
+    }
+    client::send(port, &request)
+        .map(|r| r.status)
+        .map_err(|e| e.to_string())
+}
+
+/// Resident memory of process `pid` in KiB (`VmRSS`).
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
