@@ -209,7 +209,7 @@ pub fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<O
                 Ok(Some(v))
             } else {
                 match n.as_f64() {
-                    Some(f) if f.is_finite() && f >= 0.0 && f < 1e18 => Ok(Some(f as u64)),
+                    Some(f) if (0.0..1e18).contains(&f) => Ok(Some(f as u64)),
                     _ => Err(TokenError::InvalidClaim(name)),
                 }
             }

@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::crypto;
 use crate::dpop::{self, ForwardedHeaders, ProofError, ProofTarget};
 use crate::extract::{self, Credentials, DpopHeader};
-use crate::jwks_cache::{FetchReason, KeyCache};
+use crate::jwks_cache::{FetchReason, KeyCache, Lookup};
 use crate::nonce::{NonceCheck, Nonces};
 use crate::rejection::{Denial, Scheme};
 use crate::replay::{self, ReplayError};
@@ -74,14 +74,23 @@ pub struct Gate {
     pub config: Rc<Config>,
     pub keys: KeyCache,
     pub tokens: TokenCache,
-    nonces: Option<Nonces>,
+    nonces: NonceSetup,
+}
+
+#[derive(Debug)]
+enum NonceSetup {
+    Off,
+    On(Nonces),
+    /// Configured but unusable: proofs are refused rather than accepted without nonces.
+    Broken,
 }
 
 impl Gate {
     pub fn new(config: Rc<Config>, keys: KeyCache) -> Gate {
-        // The configuration was validated, so a nonce secret that fails here cannot occur;
-        // without nonces every proof would then be refused rather than silently accepted.
-        let nonces = config.dpop.nonce.as_ref().and_then(|n| Nonces::from_config(n).ok());
+        let nonces = match &config.dpop.nonce {
+            None => NonceSetup::Off,
+            Some(n) => Nonces::from_config(n).map_or(NonceSetup::Broken, NonceSetup::On),
+        };
         Gate { tokens: TokenCache::new(TOKEN_CACHE_ENTRIES), config, keys, nonces }
     }
 
@@ -164,7 +173,12 @@ impl Gate {
         let proven = dpop::verify_proof(&proof, &target, token, policy, now).map_err(invalid_proof)?;
 
         let mut next_nonce = None;
-        if let Some(nonces) = &self.nonces {
+        let nonces = match &self.nonces {
+            NonceSetup::Off => None,
+            NonceSetup::On(nonces) => Some(nonces),
+            NonceSetup::Broken => return Err(deny(Denial::Internal)),
+        };
+        if let Some(nonces) = nonces {
             match nonces.check(proven.nonce.as_deref(), now_ms) {
                 NonceCheck::Valid { refresh } => next_nonce = refresh.then(|| nonces.issue(now_ms)),
                 other => {
@@ -186,10 +200,14 @@ impl Gate {
     }
 
     /// The access token, from the verified-token cache or checked in full and then cached.
+    /// A cached token still needs its key to be usable now: keys past `jwks_max_stale` vouch
+    /// for nothing, cached or not.
     fn access_token(&mut self, token: &str, scheme: Scheme, now: u64) -> Result<Rc<VerifiedToken>, Decision> {
         let hash = crypto::sha256(token.as_bytes());
         if let Some(hit) = self.tokens.get(&hash, self.config.clock_skew, now) {
-            return Ok(hit);
+            if matches!(self.keys.lookup(hit.source, &hit.kid, now), Lookup::Found(_)) {
+                return Ok(hit);
+            }
         }
         match access_token::verify(token, &self.config, &self.keys, now) {
             Ok(verified) => {

@@ -43,6 +43,8 @@ struct SourceState {
     last_kid_refresh_at: Option<u64>,
     /// Identifies the revision of the shared copy this state was loaded from.
     shared_revision: Option<u32>,
+    /// Keys given in the configuration: never fetched, so never refetched either.
+    is_static: bool,
 }
 
 /// Why a fetch is wanted; it decides which rate limit applies.
@@ -86,6 +88,7 @@ impl KeyCache {
                 fetched_at: 0,
                 fresh_until: u64::MAX,
             });
+            state.is_static = true;
         }
     }
 
@@ -124,6 +127,9 @@ impl KeyCache {
     }
 
     fn kid_refetch_allowed(&self, state: &SourceState, now: u64) -> bool {
+        if state.is_static {
+            return false;
+        }
         let since_fetch = state
             .loaded
             .as_ref()
@@ -373,6 +379,14 @@ mod tests {
         cache.install_static(0, keyset());
         assert!(matches!(cache.lookup(0, "k1", u64::MAX - 1), Lookup::Found(_)));
         assert!(cache.due_sources(u64::MAX - 1).is_empty());
+    }
+
+    #[test]
+    fn inline_keys_never_refetch_for_an_unknown_kid() {
+        let mut cache = KeyCache::new(1, POLICY);
+        cache.install_static(0, keyset());
+        assert!(matches!(cache.lookup(0, "k2", NOW), Lookup::UnknownKid { may_refetch: false }));
+        assert!(!cache.want_fetch(0, FetchReason::UnknownKid, NOW));
     }
 
     #[test]

@@ -572,9 +572,6 @@ fn key_cache_answers_map_to_need_keys_unavailable_and_unknown_kid() {
 }
 
 #[test]
-#[ignore = "BUG: KeyCache::install_static answers UnknownKid { may_refetch: true } for inline keys, so \
-            verify asks to fetch a source that has nothing to fetch; the shell then parks the request \
-            until the 30 s stall limit and answers 503 instead of 401"]
 fn unknown_kid_with_inline_keys_is_a_token_problem() {
     let config = config_with(json!({"upstream": null, "jwks": issuer_jwks()}));
     let mut cache = fixtures::empty_key_cache(&config);
