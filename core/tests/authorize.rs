@@ -1593,10 +1593,6 @@ fn nonce_is_accepted_for_at_least_its_lifetime_and_at_most_twice_it() {
 }
 
 #[test]
-#[ignore = "BUG (fail-open, only for a Config not made by config::parse): Gate::new drops a nonce \
-            configuration that Nonces::from_config refuses, and then accepts proofs without any \
-            nonce; its own comment says such proofs would be refused (500, \"anything unexpected\", \
-            is the answer asserted here)"]
 fn unusable_nonce_configuration_refuses_proofs_rather_than_skipping_nonces() {
     let mut config = nonce_config();
     config.dpop.nonce = Some(NonceConfig {
