@@ -168,6 +168,12 @@ fn proof_checks_with_the_default_dpop_settings() {
         jwk["x"] = json!(testbed::b64url(&x[1..]));
         refused(proof().jwk(jwk), BAD_JWK)
     });
+    cases.case(
+        "jwk with kid and use sig: the thumbprint covers the key only",
+        || {
+            allowed(proof().jwk(Key::Client1.public_jwk()));
+        },
+    );
     cases.case("jwk of type oct", || {
         refused(
             proof().jwk(
@@ -358,6 +364,35 @@ fn proof_checks_with_the_default_dpop_settings() {
             json!(format!("http://127.0.0.1:{port}{PRIVATE}#top")),
         ));
     });
+    cases.case(
+        "percent-encoding normalised in htu and in the request",
+        || {
+            allowed(proof().claim(
+                "htu",
+                json!(format!("http://127.0.0.1:{port}/api/%70rivate")),
+            ));
+            let plain = proof().build();
+            assert_allowed(
+                s,
+                main,
+                &Request::get("/api/%70rivate").dpop(&token, &plain),
+            );
+            let upper = proof_for(s, main, Key::Client1, "GET", "/api/a%2Fb", &token).build();
+            assert_allowed(s, main, &Request::get("/api/a%2fb").dpop(&token, &upper));
+        },
+    );
+    cases.case("htu without a path names the root", || {
+        let proof = proof()
+            .claim("htu", json!(format!("http://127.0.0.1:{port}")))
+            .build();
+        assert_allowed(s, main, &Request::get("/").dpop(&token, &proof));
+    });
+    cases.case("htu with an IPv6 host", || {
+        let proof = ProofBuilder::new(Key::Client1, "GET", "http://[::ABCD]:8080/api/private")
+            .access_token(&token);
+        let request = get_private(&token, &proof).header("host", "[::abcd]:8080");
+        assert_allowed(s, main, &request);
+    });
 
     // htu: refused
     cases.case("htu without the request's trailing slash", || {
@@ -413,6 +448,15 @@ fn proof_checks_with_the_default_dpop_settings() {
             .access_token(&token);
         let request = get_private(&token, &proof).header("host", "api.example.test");
         assert_refused(s, main, &request, &Refusal::proof(HTU_MISMATCH));
+    });
+    cases.case("htu with a doubled slash the request lacks", || {
+        refused(
+            proof().claim(
+                "htu",
+                json!(format!("http://127.0.0.1:{port}//api/private")),
+            ),
+            HTU_MISMATCH,
+        )
     });
     cases.case("htu relative", || {
         refused(proof().claim("htu", json!(PRIVATE)), HTU_MISMATCH)

@@ -611,3 +611,97 @@ fn forwarded_headers_for_htu() {
 
     cases.finish();
 }
+
+/// Publishes the issuer's signing key once more under `kid`: a token naming it makes the
+/// filter fetch the key set before deciding, so the decision is made after the pause.
+fn publish_alias(stack: &Stack, kid: &str) {
+    let mut jwks = stack.issuer.published_jwks();
+    let mut alias = Key::Rsa1.public_jwk();
+    alias["kid"] = json!(kid);
+    jwks["keys"].as_array_mut().unwrap().push(alias);
+    stack.issuer.publish_jwks(jwks);
+}
+
+/// Replay and nonces when the decision waits for a key fetch: the request is paused, the
+/// keys arrive, and the same checks run with the same outcome and response headers.
+#[test]
+fn decisions_made_after_a_key_fetch() {
+    // A short refetch interval lets every case fetch again after a short wait.
+    let refetch_after = Duration::from_millis(1100);
+    let stack = start_stack(1, |issuer| {
+        let quick = json!({"jwks_min_refresh_interval_seconds": 1});
+        let mut nonce = dpop_config(issuer, quick.clone());
+        nonce["dpop_nonce"] = json!({"secret": secret(0x33, 32), "lifetime_seconds": 1});
+        (dpop_config(issuer, quick), vec![(NONCE_A, nonce)])
+    });
+    let s = &stack;
+    // A token under a kid the filter has not fetched yet, bound to client-1.
+    let token_for_new_kid = |kid: &str| {
+        publish_alias(s, kid);
+        std::thread::sleep(refetch_after);
+        s.token().bound_to(Key::Client1).kid(kid).build()
+    };
+    let fetched = |before: u64| {
+        assert!(
+            s.issuer.jwks_fetches() > before,
+            "the decision did not wait for a key fetch"
+        );
+    };
+    let request =
+        |token: &str, proof: &ProofBuilder| Request::get(PRIVATE).dpop(token, &proof.build());
+    // Both filter instances hold the key set before any alias is published.
+    let unbound = s.token().build();
+    for listener in [MAIN_LISTENER, NONCE_A] {
+        assert_allowed(s, listener, &Request::get(PRIVATE).bearer(&unbound));
+    }
+    let mut cases = Cases::new("decisions after a key fetch");
+
+    cases.case("a valid proof passes, and is then a replay", || {
+        let token = token_for_new_kid("rsa-1-later-a");
+        let before = s.issuer.jwks_fetches();
+        let proof = proof_for(s, MAIN_LISTENER, Key::Client1, "GET", PRIVATE, &token);
+        let request = request(&token, &proof);
+        assert_allowed(s, MAIN_LISTENER, &request);
+        fetched(before);
+        assert_refused(s, MAIN_LISTENER, &request, &Refusal::proof(REPLAYED));
+    });
+    cases.case("a proof failing its checks is refused whole", || {
+        let token = token_for_new_kid("rsa-1-later-b");
+        let before = s.issuer.jwks_fetches();
+        let proof = proof_for(s, MAIN_LISTENER, Key::Client1, "PATCH", PRIVATE, &token);
+        assert_refused(
+            s,
+            MAIN_LISTENER,
+            &request(&token, &proof),
+            &Refusal::proof(HTM_MISMATCH),
+        );
+        fetched(before);
+    });
+    cases.case(
+        "a proof without a nonce gets use_dpop_nonce and a nonce",
+        || {
+            let token = token_for_new_kid("rsa-1-later-c");
+            let before = s.issuer.jwks_fetches();
+            let proof = proof_for(s, NONCE_A, Key::Client1, "GET", PRIVATE, &token);
+            assert_use_nonce(s, NONCE_A, &request(&token, &proof), NONCE_MISSING);
+            fetched(before);
+        },
+    );
+    cases.case(
+        "success past half the nonce lifetime carries the next nonce",
+        || {
+            let known = bound_token(s, Key::Client1);
+            let first = proof_for(s, NONCE_A, Key::Client1, "GET", PRIVATE, &known);
+            let nonce = assert_use_nonce(s, NONCE_A, &request(&known, &first), NONCE_MISSING);
+            // The wait for the refetch also takes the nonce past half its 1 s lifetime.
+            let token = token_for_new_kid("rsa-1-later-d");
+            let before = s.issuer.jwks_fetches();
+            let proof = proof_for(s, NONCE_A, Key::Client1, "GET", PRIVATE, &token).nonce(&nonce);
+            let response = assert_allowed(s, NONCE_A, &request(&token, &proof));
+            fetched(before);
+            assert_ne!(issued_nonce(&response), nonce);
+        },
+    );
+
+    cases.finish();
+}
