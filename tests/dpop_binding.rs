@@ -415,6 +415,18 @@ fn schemes_challenges_and_forwarding() {
         );
         assert_refused(s, REQUIRED, &dpop_request(PRIVATE, &bound, &proof), &expected);
     });
+    cases.case("required: the DPoP scheme without a proof", || {
+        let request = Request::get(PRIVATE).header("Authorization", &format!("DPoP {bound}"));
+        let expected = Refusal::new(
+            400,
+            "invalid_request",
+            PROOF_MISSING,
+            &format!(
+                "DPoP error=\"invalid_request\", error_description=\"{PROOF_MISSING}\", algs=\"ES256\""
+            ),
+        );
+        assert_refused(s, REQUIRED, &request, &expected);
+    });
     cases.case("required: an invalid token on the DPoP scheme", || {
         let token = token_with_cnf(s, None);
         let proof = valid_proof(REQUIRED, &token);

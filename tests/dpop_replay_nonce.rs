@@ -309,14 +309,11 @@ fn server_nonces() {
         },
     );
     let nonce = first_nonce.clone();
+    let accepted_with_nonce = request(&proof(NONCE_A).jti(&jti).nonce(&nonce));
     cases.case(
         "the retry with the nonce, reusing the refused proof's jti, passes",
         || {
-            let response = assert_allowed(
-                s,
-                NONCE_A,
-                &request(&proof(NONCE_A).jti(&jti).nonce(&nonce)),
-            );
+            let response = assert_allowed(s, NONCE_A, &accepted_with_nonce);
             assert_eq!(
                 response.header("dpop-nonce"),
                 None,
@@ -349,6 +346,18 @@ fn server_nonces() {
             );
             assert_ne!(fresh, foreign);
             assert_allowed(s, NONCE_A, &request(&proof(NONCE_A).nonce(&fresh)));
+        },
+    );
+    cases.case(
+        "a proof failing an earlier check gets that error, not use_dpop_nonce",
+        || {
+            let wrong_method = proof(NONCE_A).claim("htm", json!("POST"));
+            assert_refused(
+                s,
+                NONCE_A,
+                &request(&wrong_method),
+                &Refusal::proof(HTM_MISMATCH),
+            );
         },
     );
     cases.case("a made-up nonce is refused", || {
@@ -428,6 +437,12 @@ fn server_nonces() {
                 NONCE_EXPIRED,
             );
             assert_allowed(s, NONCE_A, &request(&proof(NONCE_A).nonce(&fresh)));
+        },
+    );
+    cases.case(
+        "a replayed proof with an expired nonce: the nonce is checked before the replay",
+        || {
+            assert_use_nonce(s, NONCE_A, &accepted_with_nonce, NONCE_EXPIRED);
         },
     );
 
