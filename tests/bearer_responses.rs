@@ -115,10 +115,21 @@ fn invalid_token_is_401_with_the_error_on_the_bearer_challenge() {
         .key_alg(Key::AttackerRsa, "RS256")
         .kid(Key::Rsa1.kid())
         .build();
+    // A member name the description may quote, holding a quote, CR, LF and a header line.
+    let injected = testbed::token::compact(
+        r#"{"alg":"RS256","kid":"rsa-1","x\"\r\nSet-Cookie: a=b":1,"x\"\r\nSet-Cookie: a=b":2}"#,
+        &serde_json::Value::Object(stack.token().claims_map().clone()).to_string(),
+        "RS256",
+        &Signer::Key(Key::Rsa1),
+    );
     let cases = [
         ("not a JWS", "abc"),
         ("expired", expired.as_str()),
         ("signed by another key", forged.as_str()),
+        (
+            "quote, CR and LF in a repeated member name",
+            injected.as_str(),
+        ),
     ];
     let mut descriptions = Vec::new();
     for (case, token) in cases {
@@ -127,9 +138,14 @@ fn invalid_token_is_401_with_the_error_on_the_bearer_challenge() {
     }
     // An expired token is told apart from a forged one.
     assert_ne!(descriptions[1], descriptions[2]);
+    let response = target.denied(&Request::get("/api/private").bearer(&injected), "injection");
+    assert!(
+        response.header("set-cookie").is_none(),
+        "no header smuggled"
+    );
     assert_eq!(
         contract::filter_stat(&stack.gateway, "denied.invalid_token"),
-        cases.len() as u64
+        cases.len() as u64 + 1
     );
 }
 

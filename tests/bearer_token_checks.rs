@@ -21,11 +21,31 @@ use testbed::{b64url, unix_now};
 
 const PRIVATE: &str = "/api/private";
 
-/// Every named token is refused with 401 `invalid_token` on `path`.
-fn refused(target: &Target<'_>, path: &str, cases: &[(&str, String)]) {
+/// Every named token is refused with 401 `invalid_token` on `path`; afterwards the filter
+/// still serves a good token and has not trapped.
+fn refused(stack: &Stack, path: &str, cases: &[(&str, String)]) {
+    let target = Target::main(stack);
     for (case, token) in cases {
         let response = target.denied(&Request::get(path).bearer(token), case);
         contract::invalid_token(&response, case);
+    }
+    still_serving(stack);
+}
+
+/// A trapped VM would fail every later request: a good token must still pass, and the log
+/// must show no panic and no failed VM call.
+fn still_serving(stack: &Stack) {
+    let token = stack.token().claim("jti", json!("liveness")).build();
+    Target::main(stack).allowed(
+        &Request::get(PRIVATE).bearer(&token),
+        "a good token afterwards",
+    );
+    let log = stack.gateway.log();
+    for sign in ["panicked", "Function: proxy_on", "wasm trap"] {
+        assert!(
+            !log.contains(sign),
+            "the filter failed ({sign:?} in Envoy's log)"
+        );
     }
 }
 
@@ -69,7 +89,7 @@ fn a_token_must_be_three_base64url_segments_of_json_objects() {
     );
 
     refused(
-        &target,
+        &stack,
         PRIVATE,
         &[
             ("one segment", "abc".to_string()),
@@ -124,7 +144,7 @@ fn duplicate_member_names_are_refused_in_header_and_payload() {
         assemble(header_text, payload_text, "RS256", &Signer::Key(Key::Rsa1))
     };
     refused(
-        &target,
+        &stack,
         PRIVATE,
         &[
             (
@@ -173,7 +193,7 @@ fn header_checks_alg_crit_typ_and_kid() {
     let token = || stack.token();
     let rsa_pem = Key::Rsa1.public_pem();
     refused(
-        &target,
+        &stack,
         PRIVATE,
         &[
             // Only RS256 is configured (the default).
@@ -287,7 +307,7 @@ fn keys_embedded_in_the_header_are_never_used() {
     // A syntactically plausible certificate chain entry; no certificate is ever trusted.
     let x5c = json!([b64url(b"not a certificate, and never looked at")]);
     refused(
-        &target,
+        &stack,
         PRIVATE,
         &[
             (
@@ -350,7 +370,7 @@ fn the_signature_must_verify_with_the_published_key() {
     let mut claims = stack.token().claims_map().clone();
     claims.insert("sub".into(), json!("admin"));
     refused(
-        &target,
+        &stack,
         PRIVATE,
         &[
             ("one bit flipped", tamper::flip_signature_bit(&good)),
@@ -396,7 +416,7 @@ fn issuer_audience_and_time_claims() {
     let token = || stack.token();
     let now = unix_now();
     refused(
-        &target,
+        &stack,
         PRIVATE,
         &[
             (
@@ -500,7 +520,7 @@ fn scope_claims_must_be_strings_or_arrays_of_strings() {
     let token = || stack.token().remove_claim("scope");
     for path in [PRIVATE, "/api/messages"] {
         refused(
-            &target,
+            &stack,
             path,
             &[
                 ("scope a number", token().claim("scope", json!(42)).build()),
@@ -655,7 +675,7 @@ fn the_algorithm_must_fit_the_key_and_unusable_keys_are_never_used() {
     let [header, payload, signature] = tamper::segments(&es256);
     let der = der_ecdsa(&testbed::b64url_decode(&signature).unwrap());
     refused(
-        &target,
+        &stack,
         PRIVATE,
         &[
             // Signed by the EC key as ES256, but naming the RSA key.
@@ -721,6 +741,39 @@ fn the_algorithm_must_fit_the_key_and_unusable_keys_are_never_used() {
                     .alg("HS256")
                     .signer(Signer::Hmac(Key::Rsa1.public_pem().into_bytes()))
                     .build(),
+            ),
+        ],
+    );
+}
+
+#[test]
+fn hostile_inputs_are_refused_without_harming_the_filter() {
+    let stack = Stack::start();
+    let claims = stack.token().claims_map().clone();
+    let header = r#"{"alg":"RS256","typ":"JWT","kid":"rsa-1"}"#;
+    let rs256 = |payload: &str| assemble(header, payload, "RS256", &Signer::Key(Key::Rsa1));
+    let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+    let oversized = format!("{0}.{0}.{0}", "A".repeat(12 * 1024));
+    let good = stack.token().build();
+    let [head, payload, _] = tamper::segments(&good);
+    refused(
+        &stack,
+        PRIVATE,
+        &[
+            ("token of 36 KiB", oversized),
+            ("thousands of segments", ".".repeat(5000)),
+            (
+                "deeply nested claim",
+                rs256(&with_leading_member(&claims, &format!("\"deep\":{deep}"))),
+            ),
+            (
+                "payload not UTF-8",
+                format!("{head}.{}.{}", b64url(b"{\"sub\":\"\xff\xfe\"}"), "AAAA"),
+            ),
+            ("NUL in kid", stack.token().kid("rsa-1\u{0}").build()),
+            (
+                "signature of 10 KiB",
+                format!("{head}.{payload}.{}", b64url(&vec![7u8; 10 * 1024])),
             ),
         ],
     );
