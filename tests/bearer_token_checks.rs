@@ -137,7 +137,6 @@ fn a_token_must_be_three_base64url_segments_of_json_objects() {
 #[test]
 fn duplicate_member_names_are_refused_in_header_and_payload() {
     let stack = Stack::start();
-    let target = Target::main(&stack);
     let claims = stack.token().claims_map().clone();
     let claims_text = Value::Object(claims.clone()).to_string();
     let rs256 = |header_text: &str, payload_text: &str| {
@@ -300,7 +299,6 @@ fn header_checks_alg_crit_typ_and_kid() {
 #[test]
 fn keys_embedded_in_the_header_are_never_used() {
     let stack = Stack::start();
-    let target = Target::main(&stack);
     let attacker = || stack.token().key(Key::AttackerRsa);
     let attacker_jwk = Key::AttackerRsa.public_jwk();
     let jwks_url = "https://attacker.example/.well-known/jwks.json";
@@ -364,7 +362,6 @@ fn keys_embedded_in_the_header_are_never_used() {
 #[test]
 fn the_signature_must_verify_with_the_published_key() {
     let stack = Stack::start();
-    let target = Target::main(&stack);
     let good = stack.token().build();
     let [header, payload, signature] = tamper::segments(&good);
     let mut claims = stack.token().claims_map().clone();
@@ -669,7 +666,6 @@ fn every_supported_algorithm_is_accepted_when_configured() {
 #[test]
 fn the_algorithm_must_fit_the_key_and_unusable_keys_are_never_used() {
     let stack = all_algorithms_stack();
-    let target = Target::main(&stack);
     let token = || stack.token();
     let es256 = token().key(Key::Ec1).build();
     let [header, payload, signature] = tamper::segments(&es256);
