@@ -147,6 +147,17 @@ fn invalid_token_is_401_with_the_error_on_the_bearer_challenge() {
         contract::filter_stat(&stack.gateway, "denied.invalid_token"),
         cases.len() as u64 + 1
     );
+    // Each denial's reason is logged at debug level; the token never is.
+    let log = stack.gateway.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("][debug][wasm]") && l.contains(&descriptions[1])),
+        "no debug line gives the reason {:?}",
+        descriptions[1]
+    );
+    for (_, token) in cases {
+        assert!(!log.contains(token), "a token reached the log");
+    }
 }
 
 #[test]

@@ -224,8 +224,11 @@ fn audience_url_algorithm_and_rule_errors_refuse_to_start() {
 #[test]
 fn several_valid_configurations_start_and_protect_their_listeners() {
     let issuer = Issuer::start_default().unwrap();
+    // The second tenant has a key of its own, which the first does not publish.
     let other = Issuer::start(IssuerOptions {
         domain: "other.local".into(),
+        keys: vec![Key::Rsa2],
+        signing_key: Key::Rsa2,
         ..IssuerOptions::default()
     })
     .unwrap();
@@ -318,17 +321,32 @@ fn several_valid_configurations_start_and_protect_their_listeners() {
     );
     contract::invalid_token(&response, "main: one audience");
 
+    let other_token = other.token_builder().key(Key::Rsa2).build();
     target("domains").allowed(
-        &Request::get("/").bearer(&other.token_builder().build()),
+        &Request::get("/").bearer(&other_token),
         "domains: second issuer",
     );
+    // A kid is looked up in the key set of the token's own issuer only.
+    for (case, token) in [
+        (
+            "domains: second issuer naming the first issuer's kid",
+            other.token_builder().build(),
+        ),
+        (
+            "domains: first issuer naming the second issuer's kid",
+            issuer.token_builder().key(Key::Rsa2).build(),
+        ),
+    ] {
+        let response = target("domains").denied(&Request::get("/").bearer(&token), case);
+        contract::invalid_token(&response, case);
+    }
     let response = target("domains").denied(
         &Request::get("/").bearer(&keys.token_builder().build()),
         "domains: foreign issuer",
     );
     contract::invalid_token(&response, "domains: foreign issuer");
     let response = target(MAIN_LISTENER).denied(
-        &Request::get("/").bearer(&other.token_builder().build()),
+        &Request::get("/").bearer(&other_token),
         "main: second issuer",
     );
     contract::invalid_token(&response, "main: second issuer");
