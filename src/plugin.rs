@@ -94,6 +94,9 @@ impl RootContext for Plugin {
             .unwrap_or_default();
         match config::parse(&bytes) {
             Ok(config) => {
+                if config.dpop.enabled && config.dpop.replay_check {
+                    crate::worker::create_replay_slots();
+                }
                 let worker = Worker::new(Rc::new(config), Metrics::define());
                 self.worker = Some(Rc::new(RefCell::new(worker)));
                 let _ = hostcalls::set_tick_period(URGENT_TICK);

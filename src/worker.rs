@@ -68,11 +68,29 @@ struct SharedReplay;
 /// Compare-and-swap attempts before giving up on a contended slot.
 const REPLAY_CAS_ATTEMPTS: usize = 8;
 
+/// Creates every replay slot that does not exist yet. The host ignores the compare-and-swap
+/// value when a key is absent, so two workers writing a new slot at once would both win:
+/// slots are therefore created before any request is decided (the first VM to be configured,
+/// on Envoy's main thread, creates them all; later ones find them).
+pub fn create_replay_slots() {
+    for index in 0..replay::SLOTS {
+        let key = replay::slot_key(index);
+        if let Ok((_, None)) = hostcalls::get_shared_data(&key) {
+            let _ = hostcalls::set_shared_data(&key, Some(&[]), None);
+        }
+    }
+}
+
 impl ReplayStore for SharedReplay {
     fn record(&mut self, hash: u64, expires_at: u64, now: u64) -> Result<(), ReplayError> {
         let key = replay::slot_key(replay::slot_of(hash, replay::SLOTS));
         for _ in 0..REPLAY_CAS_ATTEMPTS {
             let (current, cas) = hostcalls::get_shared_data(&key).unwrap_or((None, None));
+            if cas.is_none() {
+                // Only if slot creation at configuration failed: create it, then swap.
+                let _ = hostcalls::set_shared_data(&key, Some(&[]), None);
+                continue;
+            }
             let updated = replay::record(current.as_deref(), hash, expires_at, now)?;
             match hostcalls::set_shared_data(&key, Some(&updated), cas) {
                 Ok(()) => return Ok(()),

@@ -177,9 +177,6 @@ fn replay_is_detected_across_worker_threads() {
 /// Copies of one proof racing through both workers: exactly one may pass. Each round
 /// uses a fresh proof, so each lands on a replay-store slot no proof used before.
 #[test]
-#[ignore = "filter bug: the replay store's first write to a shared-data slot is not \
-            compare-and-swap protected (an absent key gives cas 0, which the host treats as \
-            'no check'), so two workers racing on a fresh slot both accept the proof"]
 fn concurrent_copies_of_a_proof_are_accepted_once() {
     let stack = start();
     let s = &stack;
