@@ -22,6 +22,8 @@ use std::time::Duration;
 const TICK: Duration = Duration::from_secs(1);
 /// A request that needs a fetch asks for the next tick this soon.
 const URGENT_TICK: Duration = Duration::from_millis(1);
+/// While requests wait for keys, the tick looks for the outcome this often.
+const WAITING_TICK: Duration = Duration::from_millis(20);
 
 pub struct Plugin {
     context_id: u32,
@@ -121,16 +123,20 @@ impl RootContext for Plugin {
                         changed.push(source);
                     }
                 }
+                changed.extend(w.adopt_failures_elsewhere(now));
                 w.fetch_wanted = false;
                 for (source, reason) in w.sources_to_fetch(now) {
                     w.start_fetch(source, reason, now);
                 }
                 w.keys_gauge(now);
-                w.take_stalled(now)
+                let stalled = w.take_stalled(now);
+                // Requests waiting on another worker's fetch learn its outcome on the tick.
+                let period = if w.has_waiters() { WAITING_TICK } else { TICK };
+                let _ = hostcalls::set_tick_period(period);
+                stalled
             }
             Err(_) => return,
         };
-        let _ = hostcalls::set_tick_period(TICK);
         for source in changed {
             self.wake(source);
         }

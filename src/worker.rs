@@ -7,7 +7,7 @@ use crate::respond::ResponseNonce;
 use filter_core::authorize::{Decision, Gate, ReplayStore, RequestView};
 use filter_core::config::{Config, KeySource};
 use filter_core::jwks_cache::{CachePolicy, FetchReason, KeyCache};
-use filter_core::key_record::{self, KeyRecord};
+use filter_core::key_record::{self, FetchMark, KeyRecord};
 use filter_core::url::HttpUrl;
 use filter_core::replay::{self, ReplayError};
 use filter_core::{discovery, jwk, jwks_cache};
@@ -261,7 +261,11 @@ impl Worker {
         if !self.gate.keys.want_fetch(source, reason, now) {
             return;
         }
-        if reason == FetchReason::UnknownKid && !self.claim_kid_refresh(source, now) {
+        let claimed = match reason {
+            FetchReason::UnknownKid => self.claim_kid_refresh(source, now),
+            FetchReason::Refresh => self.claim_fetch(source, now),
+        };
+        if !claimed {
             return;
         }
         let step = match (self.config.key_sources.get(source), self.gate.keys.jwks_uri(source)) {
@@ -273,6 +277,58 @@ impl Worker {
         if !self.dispatch(source, step) {
             self.fetch_failed(source, now, "the fetch could not be dispatched");
         }
+    }
+
+    /// Claims the cross-worker right to fetch `source`, so that one worker fetches for all
+    /// (the others load the result from shared data). A claim lapses after the longest a
+    /// fetch can take (discovery and JWKS, each with its timeout).
+    fn claim_fetch(&mut self, source: usize, now: u64) -> bool {
+        let Some(name) = self.shared_name(source, "fetch") else {
+            return true;
+        };
+        let (value, cas) = hostcalls::get_shared_data(&name).unwrap_or((None, None));
+        let mark = value.as_deref().and_then(FetchMark::decode);
+        let lease = (2 * self.config.http_timeout_ms).div_ceil(1000) + 1;
+        if !FetchMark::allows_fetch(mark, now, lease) {
+            return false;
+        }
+        let pending = FetchMark::Pending { since: now }.encode();
+        hostcalls::set_shared_data(&name, Some(pending.as_bytes()), cas).is_ok()
+    }
+
+    fn publish_outcome(&self, source: usize, mark: FetchMark) {
+        if let Some(name) = self.shared_name(source, "fetch") {
+            let _ = hostcalls::set_shared_data(&name, Some(mark.encode().as_bytes()), None);
+        }
+    }
+
+    /// Settles requests of this worker waiting on a fetch another worker made and lost:
+    /// returns the sources whose waiters can now be answered.
+    pub fn adopt_failures_elsewhere(&mut self, now: u64) -> Vec<usize> {
+        let mut settled = Vec::new();
+        for source in 0..self.source_count() {
+            let Some(oldest) = self.waiters.iter().filter(|w| w.source == source).map(|w| w.since).min() else {
+                continue;
+            };
+            if self.gate.keys.fetching(source, now) {
+                continue;
+            }
+            let Some(name) = self.shared_name(source, "fetch") else {
+                continue;
+            };
+            let (value, _) = hostcalls::get_shared_data(&name).unwrap_or((None, None));
+            if let Some(FetchMark::Failed { at }) = value.as_deref().and_then(FetchMark::decode) {
+                if at >= oldest {
+                    self.gate.keys.fetch_failed(source, now);
+                    settled.push(source);
+                }
+            }
+        }
+        settled
+    }
+
+    pub fn has_waiters(&self) -> bool {
+        !self.waiters.is_empty()
     }
 
     fn url_for(&self, source: usize, step: Step) -> Option<HttpUrl> {
@@ -316,6 +372,7 @@ impl Worker {
 
     fn fetch_failed(&mut self, source: usize, now: u64, why: &str) {
         let retry = self.gate.keys.fetch_failed(source, now);
+        self.publish_outcome(source, FetchMark::Failed { at: now });
         self.metrics.key_fetch(false);
         warn!("fetching keys for source {source} failed: {why}; next attempt in {retry}s");
     }
@@ -392,6 +449,7 @@ impl Worker {
             .and_then(|v| jwks_cache::max_age(&v));
         self.gate.keys.keys_fetched(source, Rc::new(parsed.keys), max_age, now);
         self.gate.keys_changed(source);
+        self.publish_outcome(source, FetchMark::Done { at: now });
         self.metrics.key_fetch(true);
         debug!("keys for source {source} fetched");
         if let (Some(name), Some(loaded)) = (self.shared_name(source, "jwks"), self.gate.keys.loaded(source)) {

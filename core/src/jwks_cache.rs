@@ -120,6 +120,11 @@ impl KeyCache {
             .filter(|l| now < l.fresh_until.saturating_add(self.policy.max_stale))
     }
 
+    /// Whether this worker has a fetch for `source` under way.
+    pub fn fetching(&self, source: usize, now: u64) -> bool {
+        self.sources.get(source).is_some_and(|s| self.in_flight(s, now))
+    }
+
     fn in_flight(&self, state: &SourceState, now: u64) -> bool {
         state
             .in_flight_since

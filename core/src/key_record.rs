@@ -38,9 +38,62 @@ pub fn decode(bytes: &[u8]) -> Option<KeyRecord<'_>> {
     Some(KeyRecord { fetched_at, fresh_until, jwks })
 }
 
+/// Which worker is fetching a key source, or how the last fetch ended: lets one worker fetch
+/// for all of them, and lets the others answer their waiting requests when it fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchMark {
+    Pending { since: u64 },
+    Failed { at: u64 },
+    Done { at: u64 },
+}
+
+impl FetchMark {
+    pub fn encode(self) -> String {
+        match self {
+            FetchMark::Pending { since } => format!("pending {since}"),
+            FetchMark::Failed { at } => format!("failed {at}"),
+            FetchMark::Done { at } => format!("done {at}"),
+        }
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<FetchMark> {
+        let (state, time) = std::str::from_utf8(bytes).ok()?.split_once(' ')?;
+        let time = time.parse().ok()?;
+        match state {
+            "pending" => Some(FetchMark::Pending { since: time }),
+            "failed" => Some(FetchMark::Failed { at: time }),
+            "done" => Some(FetchMark::Done { at: time }),
+            _ => None,
+        }
+    }
+
+    /// Whether another fetch may start at `now`: no fetch is pending, or the pending one
+    /// outlived `lease` seconds (its worker went away without saying how it ended).
+    pub fn allows_fetch(mark: Option<FetchMark>, now: u64, lease: u64) -> bool {
+        match mark {
+            Some(FetchMark::Pending { since }) => now >= since.saturating_add(lease),
+            _ => true,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fetch_marks_round_trip_and_lease() {
+        for mark in [FetchMark::Pending { since: 5 }, FetchMark::Failed { at: 6 }, FetchMark::Done { at: 7 }] {
+            assert_eq!(FetchMark::decode(mark.encode().as_bytes()), Some(mark));
+        }
+        assert_eq!(FetchMark::decode(b"pending x"), None);
+        assert_eq!(FetchMark::decode(b"other 1"), None);
+        let pending = Some(FetchMark::Pending { since: 100 });
+        assert!(!FetchMark::allows_fetch(pending, 110, 11));
+        assert!(FetchMark::allows_fetch(pending, 111, 11));
+        assert!(FetchMark::allows_fetch(Some(FetchMark::Failed { at: 100 }), 100, 11));
+        assert!(FetchMark::allows_fetch(None, 0, 11));
+    }
 
     #[test]
     fn round_trip() {
