@@ -27,6 +27,13 @@ impl Row {
         median(self.runs.iter().map(|r| r.p99).collect())
     }
 
+    /// Median busy percent of Envoy's CPU and of the load generator's.
+    pub fn cpu(&self) -> Option<(f64, f64)> {
+        let envoy = median(self.runs.iter().filter_map(|r| r.envoy_cpu).collect())?;
+        let load = median(self.runs.iter().filter_map(|r| r.load_cpu).collect())?;
+        Some((envoy, load))
+    }
+
     fn range(&self) -> Option<(f64, f64)> {
         let rates = self.runs.iter().map(|r| r.requests_per_second);
         let min = rates.clone().reduce(f64::min)?;
@@ -72,6 +79,7 @@ struct Cells {
     range: String,
     p50: String,
     p99: String,
+    cpu: String,
     ratio: String,
 }
 
@@ -79,9 +87,10 @@ fn cells(rows: &[Row]) -> Vec<Cells> {
     rows.iter()
         .map(|row| {
             let failed = !row.problems.is_empty();
-            let (rate, range, p50, p99) = if failed {
+            let (rate, range, p50, p99, cpu) = if failed {
                 (
                     "FAILED".to_string(),
+                    String::new(),
                     String::new(),
                     String::new(),
                     String::new(),
@@ -94,6 +103,9 @@ fn cells(rows: &[Row]) -> Vec<Cells> {
                         .unwrap_or_default(),
                     row.p50().map(latency).unwrap_or_default(),
                     row.p99().map(latency).unwrap_or_default(),
+                    row.cpu()
+                        .map(|(envoy, load)| format!("{envoy:.0}% / {load:.0}%"))
+                        .unwrap_or_default(),
                 )
             };
             Cells {
@@ -103,23 +115,27 @@ fn cells(rows: &[Row]) -> Vec<Cells> {
                 range,
                 p50,
                 p99,
+                cpu,
                 ratio: ratio(rows, row),
             }
         })
         .collect()
 }
 
-const HEADINGS: [&str; 7] = [
+const COLUMNS: usize = 8;
+
+const HEADINGS: [&str; COLUMNS] = [
     "workload",
     "listener",
     "req/s (median)",
     "req/s min-max",
     "p50",
     "p99",
+    "busy CPU0 / CPU1",
     "wasm / jwt_authn",
 ];
 
-fn columns(c: &Cells) -> [&str; 7] {
+fn columns(c: &Cells) -> [&str; COLUMNS] {
     [
         &c.workload,
         &c.listener,
@@ -127,6 +143,7 @@ fn columns(c: &Cells) -> [&str; 7] {
         &c.range,
         &c.p50,
         &c.p99,
+        &c.cpu,
         &c.ratio,
     ]
 }
@@ -139,7 +156,7 @@ pub fn text_table(rows: &[Row]) -> String {
             *width = (*width).max(cell.len());
         }
     }
-    let line = |values: [&str; 7]| {
+    let line = |values: [&str; COLUMNS]| {
         let mut out = String::new();
         for (i, (value, width)) in values.iter().zip(widths).enumerate() {
             // Text left, numbers right.
@@ -165,7 +182,7 @@ pub fn text_table(rows: &[Row]) -> String {
 
 pub fn markdown_table(rows: &[Row]) -> String {
     let mut out = format!("| {} |\n", HEADINGS.join(" | "));
-    out.push_str("|---|---|--:|--:|--:|--:|--:|\n");
+    out.push_str("|---|---|--:|--:|--:|--:|--:|--:|\n");
     for c in cells(rows) {
         out.push_str(&format!("| {} |\n", columns(&c).join(" | ")));
     }
@@ -209,6 +226,8 @@ mod tests {
             requests_per_second: rate,
             p50: p99 / 2.0,
             p99,
+            envoy_cpu: Some(99.0),
+            load_cpu: Some(60.4),
             ..Run::default()
         }
     }
@@ -242,9 +261,9 @@ mod tests {
             row(Gate::Wasm, 12_000.0, 1_000.0),
         ];
         let markdown = markdown_table(&rows);
-        assert!(markdown.contains("| (a) one RS256 token | wasm | 12,000 | 12,000-12,000 | 500us | 1.00ms | 1.20x (p99 0.50x) |"));
+        assert!(markdown.contains("| (a) one RS256 token | wasm | 12,000 | 12,000-12,000 | 500us | 1.00ms | 99% / 60% | 1.20x (p99 0.50x) |"));
         assert!(markdown.contains(
-            "| (a) one RS256 token | jwt_authn | 10,000 | 10,000-10,000 | 1.00ms | 2.00ms |  |"
+            "| (a) one RS256 token | jwt_authn | 10,000 | 10,000-10,000 | 1.00ms | 2.00ms | 99% / 60% |  |"
         ));
     }
 
@@ -257,6 +276,6 @@ mod tests {
             problems: vec!["expected every response 200".into()],
         }];
         assert!(markdown_table(&rows)
-            .contains("| (c) DPoP, ES256 proofs | wasm | FAILED |  |  |  |  |"));
+            .contains("| (c) DPoP, ES256 proofs | wasm | FAILED |  |  |  |  |  |"));
     }
 }

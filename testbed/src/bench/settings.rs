@@ -58,6 +58,9 @@ pub struct Settings {
     /// The memory check stops after this many seconds even short of `memory_requests`;
     /// 0: no limit.
     pub memory_seconds: u64,
+    /// Turns on `jwt_authn`'s own verified-token cache with this many entries (off by
+    /// default, as in Envoy).
+    pub jwt_authn_cache: Option<u64>,
     /// Where feeds, the wrk script and wrk's outputs go.
     pub dir: PathBuf,
 }
@@ -91,6 +94,10 @@ impl Settings {
             distinct_tokens,
             memory_requests: number("BENCH_MEMORY_REQUESTS", 1_000_000)?,
             memory_seconds: number("BENCH_MEMORY_SECONDS", 30)?,
+            jwt_authn_cache: match number("BENCH_JWT_AUTHN_CACHE", 0)? {
+                0 => None,
+                size => Some(size),
+            },
             dir: std::env::var_os("BENCH_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| repo_root.join("target").join("bench")),
@@ -109,9 +116,13 @@ impl Settings {
                 self.memory_requests, self.memory_seconds
             )
         };
+        let jwt_cache = match self.jwt_authn_cache {
+            Some(size) => format!("jwt_authn cache of {size} tokens"),
+            None => "jwt_authn without its token cache".to_string(),
+        };
         format!(
             "BENCH_WORKLOADS={letters} BENCH_ROUNDS={} BENCH_SECONDS={} BENCH_WARMUP_SECONDS={} \
-             BENCH_TOKENS={}; wrk -t1 -c{CONNECTIONS}; {memory}",
+             BENCH_TOKENS={}; wrk -t1 -c{CONNECTIONS}; {jwt_cache}; {memory}",
             self.rounds, self.seconds, self.warmup_seconds, self.distinct_tokens
         )
     }

@@ -122,20 +122,35 @@ pub fn wasm_config(issuer: &IssuerHandle) -> Value {
     })
 }
 
-pub fn bootstrap(issuer: &IssuerHandle, module: &Path, echo_port: u16) -> Value {
-    let jwks = issuer.published_jwks();
-    let issuer_url = issuer.issuer();
-    let audience = issuer.audience().to_string();
+/// Envoy's `jwt_authn` with the same keys, issuer and audience; with `cache_size`, its own
+/// verified-token cache (`jwt_cache_config`) of that many entries, which is off by default.
+fn jwt_authn(issuer: &IssuerHandle, cache_size: Option<u64>) -> Value {
+    let mut filter = envoy::jwt_authn_filter(
+        &issuer.issuer(),
+        &[issuer.audience()],
+        &issuer.published_jwks(),
+    );
+    if let (Some(size), Some(Value::Object(provider))) = (
+        cache_size,
+        filter.pointer_mut("/typed_config/providers/auth0"),
+    ) {
+        provider.insert("jwt_cache_config".into(), json!({ "jwt_cache_size": size }));
+    }
+    filter
+}
+
+pub fn bootstrap(
+    issuer: &IssuerHandle,
+    module: &Path,
+    echo_port: u16,
+    jwt_authn_cache: Option<u64>,
+) -> Value {
     let listeners: Vec<Listener> = Gate::ALL
         .into_iter()
         .map(|gate| {
             let filters = match gate {
                 Gate::None => vec![],
-                Gate::JwtAuthn => vec![envoy::jwt_authn_filter(
-                    &issuer_url,
-                    &[audience.as_str()],
-                    &jwks,
-                )],
+                Gate::JwtAuthn => vec![jwt_authn(issuer, jwt_authn_cache)],
                 Gate::Wasm => vec![envoy::wasm_filter(module, &wasm_config(issuer), "bench")],
             };
             Listener::new(gate.name(), filters, ECHO_CLUSTER)
@@ -192,4 +207,64 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .lines()
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Jiffies per CPU since boot, as (busy, total), from `/proc/stat`.
+#[derive(Debug, Clone, Default)]
+pub struct CpuTimes(Vec<(u64, u64)>);
+
+impl CpuTimes {
+    pub fn now() -> CpuTimes {
+        let text = fs::read_to_string("/proc/stat").unwrap_or_default();
+        CpuTimes(parse_cpu_times(&text))
+    }
+
+    /// Percent busy of CPU `cpu` from `earlier` to `self`.
+    pub fn busy_since(&self, earlier: &CpuTimes, cpu: usize) -> Option<f64> {
+        let (busy, total) = self.0.get(cpu)?;
+        let (busy_before, total_before) = earlier.0.get(cpu)?;
+        let total = total.checked_sub(*total_before).filter(|t| *t > 0)?;
+        let busy = busy.saturating_sub(*busy_before);
+        Some(100.0 * busy as f64 / total as f64)
+    }
+}
+
+/// `cpuN user nice system idle iowait irq softirq steal ...` lines, in CPU order; idle
+/// and iowait count as not busy.
+fn parse_cpu_times(text: &str) -> Vec<(u64, u64)> {
+    text.lines()
+        .filter(|line| {
+            line.strip_prefix("cpu")
+                .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+        })
+        .map(|line| {
+            let fields: Vec<u64> = line
+                .split_whitespace()
+                .skip(1)
+                .take(8)
+                .filter_map(|f| f.parse().ok())
+                .collect();
+            let total: u64 = fields.iter().sum();
+            let idle: u64 = fields.iter().skip(3).take(2).sum();
+            (total - idle, total)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lines_are_read_per_cpu_and_idle_is_not_busy() {
+        let before = CpuTimes(parse_cpu_times(
+            "cpu  10 0 10 80 0 0 0 0 0 0\ncpu0 5 0 5 40 0 0 0 0 0 0\ncpu1 5 0 5 40 0 0 0 0 0 0\nintr 1\n",
+        ));
+        let after = CpuTimes(parse_cpu_times(
+            "cpu0 95 0 5 40 0 0 0 0 0 0\ncpu1 5 0 5 110 30 0 0 0 0 0\n",
+        ));
+        assert_eq!(after.busy_since(&before, 0), Some(100.0));
+        assert_eq!(after.busy_since(&before, 1), Some(0.0));
+        assert_eq!(after.busy_since(&before, 2), None);
+    }
 }

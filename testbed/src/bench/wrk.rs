@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Stdio;
 
 use super::settings::CONNECTIONS;
-use super::stack::{pinned_command, BENCH_PATH, LOAD_CPU};
+use super::stack::{pinned_command, CpuTimes, BENCH_PATH, ENVOY_CPU, LOAD_CPU};
 
 /// The wrk script. Requests come from the feed file named after `--`, all built in `init`
 /// so that `request` is a table lookup. The `response` hook counts statuses (wrk itself
@@ -82,6 +82,9 @@ pub struct Run {
     pub socket_error_text: Option<String>,
     /// Times the feed was used up and started again.
     pub wraps: u64,
+    /// Percent busy during the run of Envoy's CPU and of the load generator's.
+    pub envoy_cpu: Option<f64>,
+    pub load_cpu: Option<f64>,
 }
 
 impl Run {
@@ -116,6 +119,7 @@ impl Run {
 
 /// `wrk -t1 -c16 -d<seconds>s --latency` against `http://127.0.0.1:<port>/bench`.
 pub fn run(script: &Path, feed: &Path, port: u16, seconds: u64, pin: bool) -> Result<Run, String> {
+    let cpu_before = CpuTimes::now();
     let output = pinned_command(Path::new("wrk"), LOAD_CPU, pin)
         .args(["-t1", &format!("-c{CONNECTIONS}"), &format!("-d{seconds}s")])
         .arg("--latency")
@@ -136,7 +140,11 @@ pub fn run(script: &Path, feed: &Path, port: u16, seconds: u64, pin: bool) -> Re
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    parse(&stdout).ok_or_else(|| format!("cannot read wrk's report:\n{stdout}"))
+    let cpu_after = CpuTimes::now();
+    let mut run = parse(&stdout).ok_or_else(|| format!("cannot read wrk's report:\n{stdout}"))?;
+    run.envoy_cpu = cpu_after.busy_since(&cpu_before, ENVOY_CPU as usize);
+    run.load_cpu = cpu_after.busy_since(&cpu_before, LOAD_CPU as usize);
+    Ok(run)
 }
 
 /// Reads wrk's `--latency` report and the script's `status`/`wraps` lines.

@@ -9,7 +9,10 @@
 //!
 //! Settings (environment): BENCH_SECONDS (5), BENCH_ROUNDS (3), BENCH_WARMUP_SECONDS (2),
 //! BENCH_WORKLOADS (abcd), BENCH_TOKENS (10000), BENCH_MEMORY_REQUESTS (1000000; 0 skips
-//! the memory check), BENCH_MEMORY_SECONDS (30; 0: no time limit), BENCH_DIR (target/bench).
+//! the memory check), BENCH_MEMORY_SECONDS (30; 0: no time limit), BENCH_JWT_AUTHN_CACHE
+//! (0: jwt_authn without its token cache, as Envoy defaults; N: a cache of N tokens),
+//! BENCH_DIR (target/bench). BENCH_TOKENS must exceed the filter's verified-token cache
+//! (4096 entries) for every request of (b) and (d) to miss it.
 //! Progress goes to stderr; the results, as a table and as Markdown, to stdout.
 
 #[path = "../bench/mod.rs"]
@@ -199,13 +202,15 @@ impl Bench {
                 match self.measure(workload, gate, self.settings.seconds) {
                     Ok(run) => {
                         progress(&format!(
-                            "{} {:<9} round {round}/{}  {:>8} req/s  p50 {}  p99 {}",
+                            "{} {:<9} round {round}/{}  {:>8} req/s  p50 {}  p99 {}  busy {:.0}% / {:.0}%",
                             workload.letter(),
                             gate.name(),
                             self.settings.rounds,
                             thousands(run.requests_per_second),
                             report::latency(run.p50),
-                            report::latency(run.p99)
+                            report::latency(run.p99),
+                            run.envoy_cpu.unwrap_or(0.0),
+                            run.load_cpu.unwrap_or(0.0)
                         ));
                         row.runs.push(run);
                     }
@@ -274,7 +279,7 @@ impl Bench {
             .collect();
         let line = format!(
             "{} bad-signature requests to `wasm` in {:.0} s{cut}: Envoy RSS {} before, {} after, \
-             {} at most (MiB after each {MEMORY_CHUNK_SECONDS} s: {})",
+             {} at most (MiB before and after each wrk run of up to {MEMORY_CHUNK_SECONDS} s: {})",
             thousands(sent as f64),
             started.elapsed().as_secs_f64(),
             mib(before),
@@ -309,6 +314,8 @@ fn run() -> Result<bool, String> {
     {
         return Err("wrk is not installed: `make bench` installs it (apt-get install wrk)".into());
     }
+    // Anything else running skews the numbers; the report says how busy the machine was.
+    let load_at_start = load_average();
     let pin = stack::can_pin();
     if !pin {
         progress("taskset is missing: Envoy and wrk are NOT pinned to separate CPUs");
@@ -353,7 +360,7 @@ fn run() -> Result<bool, String> {
     let echo = EchoProcess::start(&echo_binary, pin)?;
     let envoy = stack::start_envoy(
         envoy_binary,
-        &stack::bootstrap(&issuer, &module, echo.port),
+        &stack::bootstrap(&issuer, &module, echo.port, settings.jwt_authn_cache),
         pin,
     )?;
     let script = wrk::write_script(&settings.dir)
@@ -425,6 +432,11 @@ fn run() -> Result<bool, String> {
     ));
     notes.push(format!("machine: {}", machine()));
     notes.push(format!("Envoy: {}", envoy_version(&envoy_version_path)));
+    notes.push(format!("source: {}", source_revision(&root)));
+    notes.push(format!(
+        "load average (1 min) at start {load_at_start}, at end {}",
+        load_average()
+    ));
     notes.push(format!(
         "date: {}",
         command_line(&["date", "-u", "+%Y-%m-%d %H:%M UTC"]).trim()
@@ -503,6 +515,33 @@ fn machine() -> String {
         field("CPU(s):"),
         command_line(&["uname", "-sr"]).trim()
     )
+}
+
+/// The commit the module was built from, flagged when the work tree had changes.
+fn source_revision(root: &Path) -> String {
+    let root = root.display().to_string();
+    let commit = command_line(&["git", "-C", &root, "rev-parse", "--short", "HEAD"]);
+    let changes = command_line(&[
+        "git",
+        "-C",
+        &root,
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+    ]);
+    match (commit.trim(), changes.trim().is_empty()) {
+        ("", _) => "? (not a git checkout)".into(),
+        (commit, true) => format!("git {commit}"),
+        (commit, false) => format!("git {commit} with uncommitted changes"),
+    }
+}
+
+/// The 1-minute load average from `/proc/loadavg`.
+fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
 }
 
 /// A command's stdout, empty if it cannot run.
