@@ -1,0 +1,42 @@
+//! This crate's own RSA (`rsa_verify`); no EC or EdDSA.
+
+use crate::alg::{Alg, Backend, KeyMaterial};
+use crate::rsa_verify::{HashAlg, RsaPublicKey, Scheme};
+
+pub struct Own;
+
+fn scheme(alg: Alg) -> Option<Scheme> {
+    Some(match alg {
+        Alg::Rs256 => Scheme::Pkcs1v15(HashAlg::Sha256),
+        Alg::Rs384 => Scheme::Pkcs1v15(HashAlg::Sha384),
+        Alg::Rs512 => Scheme::Pkcs1v15(HashAlg::Sha512),
+        Alg::Ps256 => Scheme::Pss(HashAlg::Sha256),
+        Alg::Ps384 => Scheme::Pss(HashAlg::Sha384),
+        Alg::Ps512 => Scheme::Pss(HashAlg::Sha512),
+        _ => return None,
+    })
+}
+
+impl Backend for Own {
+    const NAME: &'static str = if cfg!(feature = "limb64") {
+        "own-u64"
+    } else {
+        "own-u32"
+    };
+    type Key = (RsaPublicKey, Scheme);
+
+    fn supports(alg: Alg) -> bool {
+        alg.is_rsa()
+    }
+
+    fn prepare(alg: Alg, key: &KeyMaterial) -> Option<Self::Key> {
+        match key {
+            KeyMaterial::Rsa { n, e } => Some((RsaPublicKey::new(n, e).ok()?, scheme(alg)?)),
+            _ => None,
+        }
+    }
+
+    fn verify(key: &Self::Key, _alg: Alg, message: &[u8], signature: &[u8]) -> bool {
+        key.0.verify(key.1, message, signature).is_ok()
+    }
+}
