@@ -85,7 +85,17 @@ fn a_token_must_be_three_base64url_segments_of_json_objects() {
     accepted(
         &target,
         PRIVATE,
-        &[("control: raw JSON texts", rs256(good_header, &claims_text))],
+        &[
+            ("control: raw JSON texts", rs256(good_header, &claims_text)),
+            // JSON escapes decode before the kid is compared: this is `rsa-1`.
+            (
+                "kid written with a JSON escape",
+                rs256(
+                    r#"{"alg":"RS256","typ":"JWT","kid":"rsa\u002d1"}"#,
+                    &claims_text,
+                ),
+            ),
+        ],
     );
 
     refused(
@@ -498,6 +508,13 @@ fn issuer_audience_and_time_claims() {
                 token().claim("exp", json!(now - 20)).build(),
             ),
             ("nbf past", token().claim("nbf", json!(now - 60)).build()),
+            (
+                "exp and iat with fractions (NumericDate)",
+                token()
+                    .claim("iat", json!(now as f64 - 0.25))
+                    .claim("exp", json!(now as f64 + 3600.5))
+                    .build(),
+            ),
             (
                 "nbf in the future within the skew",
                 token().claim("nbf", json!(now + 20)).build(),

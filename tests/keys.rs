@@ -74,7 +74,7 @@ fn an_outage_before_the_first_fetch_is_503_and_recovers_without_restart() {
         );
     }
     assert!(
-        started.elapsed() < Duration::from_secs(4),
+        started.elapsed() < Duration::from_secs(6),
         "the fetch timeout bounds the wait: {:?}",
         started.elapsed()
     );
@@ -347,10 +347,25 @@ fn cache_control_max_age_shortens_the_key_lifetime() {
         "keys with max-age=1 are refreshed without any request asking"
     );
 
-    stack.issuer.publish(&[Key::Rsa2]);
+    // The same kid now names other key material: tokens it vouched for before stop passing.
+    let mut swapped = Key::Rsa2.public_jwk();
+    swapped["kid"] = json!(Key::Rsa1.kid());
+    stack.issuer.publish_jwks(json!({ "keys": [swapped] }));
     let response = until_status(
         &target,
         &private(&old),
+        401,
+        Duration::from_secs(6),
+        "the replaced key to stop working",
+    );
+    contract::invalid_token(&response, "kid now names another key");
+    let under_old_kid = stack.token().key(Key::Rsa2).kid(Key::Rsa1.kid()).build();
+    target.allowed(&private(&under_old_kid), "new key under the old kid");
+
+    stack.issuer.publish(&[Key::Rsa2]);
+    let response = until_status(
+        &target,
+        &private(&under_old_kid),
         401,
         Duration::from_secs(6),
         "the removed kid to stop working",
