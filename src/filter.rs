@@ -2,6 +2,7 @@
 //! core, and either applies the answer or parks the request until keys arrive.
 
 use crate::clock;
+use crate::headers;
 use crate::respond::{self, Mode, ResponseNonce};
 use crate::worker::{OwnedRequest, Waiter, Worker};
 use filter_core::authorize::Decision;
@@ -27,37 +28,32 @@ impl Filter {
     }
 }
 
-fn header(name: &str) -> Option<String> {
-    hostcalls::get_map_value(MapType::HttpRequestHeaders, name).ok().flatten()
-}
-
 /// Reads the request. Only DPoP requests pay for reading every header line, which is how
 /// repeated `DPoP` (and `X-Forwarded-*`) lines are told apart from one.
 fn read_request(trust_forwarded: bool) -> OwnedRequest {
-    let method = header(":method").unwrap_or_default();
+    let method = headers::request(":method").unwrap_or_default();
     let cors_preflight = method == "OPTIONS"
-        && header("origin").is_some()
-        && header("access-control-request-method").is_some();
+        && headers::request("origin").is_some()
+        && headers::request("access-control-request-method").is_some();
     let mut request = OwnedRequest {
-        path: header(":path").unwrap_or_default(),
+        path: headers::request(":path").unwrap_or_default(),
         scheme: "http",
         authority: String::new(),
-        authorization: header("authorization"),
+        authorization: headers::request("authorization"),
         dpop: Vec::new(),
         forwarded: Vec::new(),
         cors_preflight,
         method,
     };
-    if header("dpop").is_some() {
-        let all = hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default();
-        for (name, value) in all {
+    if headers::request("dpop").is_some() {
+        for (name, value) in headers::all_request() {
             if name.eq_ignore_ascii_case("dpop") {
                 request.dpop.push(value);
             } else if trust_forwarded && name.to_ascii_lowercase().starts_with("x-forwarded-") {
                 request.forwarded.push((name, value));
             }
         }
-        request.authority = header(":authority").unwrap_or_default();
+        request.authority = headers::request(":authority").unwrap_or_default();
         // The downstream connection decides the scheme: `:scheme` may echo a client's
         // `X-Forwarded-Proto`.
         let tls = hostcalls::get_property(vec!["connection", "tls_version"]).ok().flatten();
@@ -80,7 +76,7 @@ impl HttpContext for Filter {
         };
         // Identity headers come only from this filter: drop any copy the client sent.
         for name in w.config.forward.managed_headers() {
-            let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None);
+            headers::set_request(name, None);
         }
         let request = read_request(w.config.dpop.trust_forwarded_headers);
         let now_ms = clock::now_ms();

@@ -4,6 +4,7 @@
 
 mod clock;
 mod filter;
+mod headers;
 mod metrics;
 mod plugin;
 mod respond;

@@ -1,13 +1,14 @@
 //! Applies a decision to the current request: identity headers and continue, or the
 //! rejection the core rendered.
 
+use crate::headers;
 use crate::metrics::DenyReason;
 use crate::worker::Worker;
 use filter_core::authorize::{Decision, PassReason};
 use filter_core::rejection::{self, Denial};
 use log::debug;
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{Action, MapType};
+use proxy_wasm::types::Action;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -48,11 +49,11 @@ pub fn apply(worker: &Worker, decision: Decision, mode: Mode, nonce: &ResponseNo
         }
         Decision::Allow(allowed) => {
             for (name, value) in config.forward.headers_for(&allowed.token.claims) {
-                let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, &name, Some(&value));
+                headers::set_request(&name, Some(&value));
             }
             if config.forward.strip_authorization() {
-                let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, "authorization", None);
-                let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, "dpop", None);
+                headers::set_request("authorization", None);
+                headers::set_request("dpop", None);
             }
             if let Some(next) = allowed.next_nonce {
                 nonce.set(next);

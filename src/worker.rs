@@ -2,7 +2,9 @@
 //! waiting for keys and the fetches in flight. Root and request contexts share it through
 //! `Rc<RefCell<_>>` (a VM is single-threaded).
 
+use crate::headers;
 use crate::metrics::Metrics;
+use proxy_wasm::types::MapType;
 use crate::respond::ResponseNonce;
 use filter_core::authorize::{Decision, Gate, ReplayStore, RequestView};
 use filter_core::config::{Config, KeySource};
@@ -384,9 +386,7 @@ impl Worker {
         };
         let fetch = self.fetches.swap_remove(index);
         let source = fetch.source;
-        let status = hostcalls::get_map_value(proxy_wasm::types::MapType::HttpCallResponseHeaders, ":status")
-            .ok()
-            .flatten();
+        let status = headers::get(MapType::HttpCallResponseHeaders, ":status");
         let body = if body_size <= MAX_FETCH_BODY {
             hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpCallResponseBody, 0, body_size)
                 .ok()
@@ -443,10 +443,8 @@ impl Worker {
         if parsed.keys.is_empty() {
             return self.fetch_failed(source, now, "JWKS has no usable key");
         }
-        let max_age = hostcalls::get_map_value(proxy_wasm::types::MapType::HttpCallResponseHeaders, "cache-control")
-            .ok()
-            .flatten()
-            .and_then(|v| jwks_cache::max_age(&v));
+        let max_age =
+            headers::get(MapType::HttpCallResponseHeaders, "cache-control").and_then(|v| jwks_cache::max_age(&v));
         self.gate.keys.keys_fetched(source, Rc::new(parsed.keys), max_age, now);
         self.gate.keys_changed(source);
         self.publish_outcome(source, FetchMark::Done { at: now });
