@@ -95,18 +95,19 @@ fn an_outage_before_the_first_fetch_is_503_and_recovers_without_restart() {
     let response = target.denied(&private(&token), "issuer answering 500");
     contract::unavailable(&response, "issuer answering 500");
 
+    assert_eq!(
+        stack.echo.requests(),
+        0,
+        "refused requests never reach the upstream"
+    );
+
     stack.issuer.come_back();
-    let recovered = Instant::now();
     until_status(
         &target,
         &private(&token),
         200,
         Duration::from_secs(20),
         "recovery after the outage",
-    );
-    eprintln!(
-        "recovered {:?} after the issuer came back",
-        recovered.elapsed()
     );
     target.allowed(&private(&token), "after recovery");
 
