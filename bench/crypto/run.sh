@@ -16,6 +16,9 @@ cargo build --quiet --release --bin bench --features compact
 cargo build --quiet --release --bin bench --features compact --target wasm32-wasip1
 cargo build --quiet --release --bin bench --no-default-features --features limb64 --target-dir target/limb64
 cargo build --quiet --release --bin bench --no-default-features --features limb64 --target-dir target/limb64 --target wasm32-wasip1
+# The own RSA with its wasm SIMD column sums (needs the module built with simd128).
+RUSTFLAGS='-C target-feature=+simd128' cargo build --quiet --release --bin bench --no-default-features \
+  --features own --target-dir target/simd --target wasm32-wasip1
 # RustCrypto with 32-bit words on wasm32 (its default promotes wasm32 to 64-bit words).
 RUSTFLAGS='--cfg cpubits="32"' cargo build --quiet --release --bin bench --no-default-features \
   --features rustcrypto --target-dir target/cpubits32 --target wasm32-wasip1
@@ -26,6 +29,13 @@ cargo build --quiet --release --bin bench --no-default-features --features p256-
 "${node[@]}" target/wasm32-wasip1/release/bench.wasm --vectors "$vectors" --check > out/check-wasm.txt
 "${node[@]}" target/limb64/wasm32-wasip1/release/bench.wasm --vectors "$vectors" --check > out/check-wasm-limb64.txt
 "${node[@]}" target/cpubits32/wasm32-wasip1/release/bench.wasm --vectors "$vectors" --check > out/check-wasm-cpubits32.txt
+"${node[@]}" target/simd/wasm32-wasip1/release/bench.wasm --vectors "$vectors" --check > out/check-wasm-simd128.txt
+# The unit tests of rsa_verify in wasm, scalar and SIMD.
+for flags in "" "-C target-feature=+simd128"; do
+  RUSTFLAGS="$flags" CARGO_TARGET_WASM32_WASIP1_RUNNER="${node[*]/run-wasm.mjs/$PWD/run-wasm.mjs} --raw" \
+    cargo test --quiet --release --lib --no-default-features --features own --target wasm32-wasip1 \
+    --target-dir "target/wasm-test${flags:+-simd}" 2>&1 | grep 'test result'
+done
 "${node[@]}" target/p256-013/wasm32-wasip1/release/bench.wasm --vectors "$vectors" --check > out/check-wasm-p256-013.txt
 tail -n1 out/check-*.txt
 
@@ -37,6 +47,7 @@ tail -n1 out/check-*.txt
 {
   "${node[@]}" target/wasm32-wasip1/release/bench.wasm --vectors "$vectors" "${mode[@]}"
   "${node[@]}" target/limb64/wasm32-wasip1/release/bench.wasm --vectors "$vectors" --only RS "${mode[@]}" | grep -v '^#'
+  "${node[@]}" target/simd/wasm32-wasip1/release/bench.wasm --vectors "$vectors" --only S "${mode[@]}" | grep -v -e '^#' -e '^SHA'
   "${node[@]}" target/cpubits32/wasm32-wasip1/release/bench.wasm --vectors "$vectors" "${mode[@]}" | grep -v -e '^#' -e '^SHA'
   "${node[@]}" target/p256-013/wasm32-wasip1/release/bench.wasm --vectors "$vectors" --only ES256 "${mode[@]}" | grep -v '^#'
 } > out/wasm.tsv

@@ -10,6 +10,7 @@ mkdir -p out/sizes
 probes=(
   "base:probe-base"
   "own/rsa:probe-with-own,probe-rsa"
+  "own-simd128/rsa:probe-with-own,probe-rsa"
   "ring/rsa:probe-with-ring,probe-rsa"
   "ring/es256:probe-with-ring,probe-es256"
   "ring/es384:probe-with-ring,probe-es384"
@@ -38,6 +39,8 @@ for entry in "${probes[@]}"; do
   dir=target/sizes rustflags=""
   if [[ "$name" == rustcrypto-cpubits32/* ]]; then
     dir=target/sizes-cpubits32 rustflags='--cfg cpubits="32"'
+  elif [[ "$name" == *-simd128/* ]]; then
+    dir=target/sizes-simd128 rustflags='-C target-feature=+simd128'
   fi
   RUSTFLAGS="$rustflags" cargo rustc --quiet --release --target wasm32-wasip1 --lib \
     --crate-type cdylib --no-default-features --features "$features" --target-dir "$dir"
@@ -48,7 +51,7 @@ for entry in "${probes[@]}"; do
   opt=""
   if command -v wasm-opt >/dev/null; then
     wasm-opt -O3 --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
-      --enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types \
+      --enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types --enable-simd \
       "$file" -o "$file.opt"
     opt=$(stat -c %s "$file.opt")
   fi

@@ -5,7 +5,7 @@ Usage: table.py WASM_TSV NATIVE_TSV SIZES_TSV
 """
 import sys
 
-BACKENDS = ["own-u32", "own-u64", "ring", "rustcrypto", "rustcrypto-cpubits32",
+BACKENDS = ["own-u32", "own-u32-simd128", "own-u64", "ring", "rustcrypto", "rustcrypto-cpubits32",
             "ed25519-compact", "p256-0.13"]
 ALGS = ["RS256", "RS256-3072", "RS256-4096", "RS384", "RS512", "PS256", "PS384",
         "ES256", "ES384", "EdDSA"]
@@ -72,7 +72,7 @@ def main():
     fams = ["rsa", "es256", "es384", "eddsa", "all"]
     print("| backend | " + " | ".join(fams) + " |")
     print("|---|" + "---|" * len(fams))
-    for b in ["own", "ring", "rustcrypto", "rustcrypto-cpubits32", "compact"]:
+    for b in ["own", "own-simd128", "ring", "rustcrypto", "rustcrypto-cpubits32", "compact"]:
         cells = [f"{sizes[f'{b}/{f}'][1]:,}" if f"{b}/{f}" in sizes else "–" for f in fams]
         print(f"| {b} | " + " | ".join(cells) + " |")
 

@@ -20,6 +20,8 @@ fn scheme(alg: Alg) -> Option<Scheme> {
 impl Backend for Own {
     const NAME: &'static str = if cfg!(feature = "limb64") {
         "own-u64"
+    } else if cfg!(target_feature = "simd128") {
+        "own-u32-simd128"
     } else {
         "own-u32"
     };

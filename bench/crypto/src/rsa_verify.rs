@@ -441,19 +441,19 @@ struct Column {
 }
 
 impl Column {
+    /// Adds Σ x[j]·y[len−1−j]: x against y reversed, the terms of one product column.
     #[inline(always)]
-    fn add_products<'a>(mut self, pairs: impl Iterator<Item = (&'a Limb, &'a Limb)>) -> Column {
-        for (&x, &y) in pairs {
-            let p = Wide::from(x) * Wide::from(y);
-            self.lo += p & Wide::from(Limb::MAX);
-            self.hi += p >> LIMB_BITS;
-        }
-        self
+    fn add_reversed_dot(self, x: &[Limb], y: &[Limb]) -> Column {
+        self.add(reversed_dot(x, y))
     }
 
     #[inline(always)]
     fn add_product(self, x: Limb, y: Limb) -> Column {
-        self.add_products(std::iter::once((&x, &y)))
+        let p = Wide::from(x) * Wide::from(y);
+        Column {
+            lo: self.lo + (p & Wide::from(Limb::MAX)),
+            hi: self.hi + (p >> LIMB_BITS),
+        }
     }
 
     #[inline(always)]
@@ -479,6 +479,63 @@ impl Column {
     }
 }
 
+#[cfg(not(all(
+    target_arch = "wasm32",
+    target_feature = "simd128",
+    not(feature = "limb64")
+)))]
+#[inline(always)]
+fn reversed_dot(x: &[Limb], y: &[Limb]) -> Column {
+    let mut col = Column::default();
+    for (&a, &b) in x.iter().zip(y.iter().rev()) {
+        col = col.add_product(a, b);
+    }
+    col
+}
+
+/// With wasm SIMD, four 32x32→64 products per step (`i64x2.extmul_*_i32x4_u`), low and high
+/// halves summed in two i64x2 accumulators.
+#[cfg(all(
+    target_arch = "wasm32",
+    target_feature = "simd128",
+    not(feature = "limb64")
+))]
+#[inline(always)]
+fn reversed_dot(x: &[Limb], y: &[Limb]) -> Column {
+    use core::arch::wasm32::{
+        u64x2_add, u64x2_extmul_high_u32x4, u64x2_extmul_low_u32x4, u64x2_extract_lane, u64x2_shr,
+        u64x2_splat, v128, v128_and,
+    };
+    let mask = u64x2_splat(u64::from(u32::MAX));
+    let mut lo: v128 = u64x2_splat(0);
+    let mut hi: v128 = u64x2_splat(0);
+    let xs = x.chunks_exact(4);
+    let ys = y.rchunks_exact(4);
+    let (x_rest, y_rest) = (xs.remainder(), ys.remainder());
+    for (a, b) in xs.zip(ys) {
+        {
+            // SAFETY: each chunk is exactly four u32s, 16 readable bytes.
+            let av = unsafe { core::arch::wasm32::v128_load(a.as_ptr().cast::<v128>()) };
+            let bv = unsafe { core::arch::wasm32::v128_load(b.as_ptr().cast::<v128>()) };
+            let bv = core::arch::wasm32::i32x4_shuffle::<3, 2, 1, 0>(bv, bv);
+            let p = u64x2_extmul_low_u32x4(av, bv);
+            lo = u64x2_add(lo, v128_and(p, mask));
+            hi = u64x2_add(hi, u64x2_shr(p, 32));
+            let p = u64x2_extmul_high_u32x4(av, bv);
+            lo = u64x2_add(lo, v128_and(p, mask));
+            hi = u64x2_add(hi, u64x2_shr(p, 32));
+        }
+    }
+    let mut col = Column {
+        lo: u64x2_extract_lane::<0>(lo) + u64x2_extract_lane::<1>(lo),
+        hi: u64x2_extract_lane::<0>(hi) + u64x2_extract_lane::<1>(hi),
+    };
+    for (&a, &b) in x_rest.iter().zip(y_rest.iter().rev()) {
+        col = col.add_product(a, b);
+    }
+    col
+}
+
 /// The indices j of the terms x[j]·y[i−j] of column i of a product of two k-limb numbers.
 #[inline(always)]
 fn column_range(i: usize, k: usize) -> RangeInclusive<usize> {
@@ -495,7 +552,7 @@ fn mont_mul(out: &mut [Limb], a: &[Limb], b: &[Limb], n: &[Limb], n0: Limb, m: &
     montgomery(out, n, n0, m, |i, k| {
         let range = column_range(i, k);
         let (x, y) = (part(a, &range), part(b, &range));
-        Column::default().add_products(x.iter().zip(y.iter().rev()))
+        Column::default().add_reversed_dot(x, y)
     })
 }
 
@@ -504,7 +561,10 @@ fn mont_sqr(out: &mut [Limb], a: &[Limb], n: &[Limb], n0: Limb, m: &mut [Limb]) 
     montgomery(out, n, n0, m, |i, k| {
         let x = part(a, &column_range(i, k));
         let half = x.len() / 2;
-        let cross = Column::default().add_products(x.iter().zip(x.iter().rev()).take(half));
+        let cross = Column::default().add_reversed_dot(
+            x.get(..half).unwrap_or_default(),
+            x.get(x.len() - half..).unwrap_or_default(),
+        );
         let doubled = Column {
             lo: cross.lo << 1,
             hi: cross.hi << 1,
@@ -533,9 +593,7 @@ fn montgomery(
     for i in 0..k {
         let chosen = m.get(..i).unwrap_or_default();
         let n_part = n.get(1..=i).unwrap_or_default();
-        let col = column(i, k)
-            .add(carry)
-            .add_products(chosen.iter().zip(n_part.iter().rev()));
+        let col = column(i, k).add(carry).add_reversed_dot(chosen, n_part);
         let mi = col.low_limb().wrapping_mul(n0);
         if let Some(slot) = m.get_mut(i) {
             *slot = mi;
@@ -546,7 +604,7 @@ fn montgomery(
         let range = column_range(i, k);
         let col = column(i, k)
             .add(carry)
-            .add_products(part(m, &range).iter().zip(part(n, &range).iter().rev()));
+            .add_reversed_dot(part(m, &range), part(n, &range));
         *o = col.low_limb();
         carry = col.shift();
     }
