@@ -6,10 +6,10 @@
 //! products: wasm32 multiplies 64x64→64 natively but has no 128-bit product, so wider limbs
 //! cost more there than they save (measured: 64-bit limbs are about 1.6x slower under V8, though
 //! 3x faster natively). Products are summed column by column (product scanning) with carries
-//! deferred to the end of each column; a wasm build with `simd128` sums four products per step. The per-key constants (−n⁻¹ mod 2³² and R² mod n) are
-//! computed once in [`RsaPublicKey::new`] and kept with the key, so a verification is only the
-//! exponentiation (18 Montgomery products for e = 65537, 16 of them squarings) and the encoding
-//! check.
+//! deferred to the end of each column; a wasm build with `simd128` sums four products per step.
+//! The per-key constants (−n⁻¹ mod 2³² and R² mod n) are computed once in
+//! [`RsaPublicKey::new`] and kept with the key, so a verification is only the exponentiation
+//! (18 Montgomery products for e = 65537, 16 of them squarings) and the encoding check.
 //!
 //! Nothing here needs to be constant-time: the key, the message and the signature are public.
 
