@@ -5,17 +5,21 @@
 //! verification itself. Backends are chosen per algorithm family below; swapping one touches
 //! this file alone.
 //!
-//! Current backends: RustCrypto `rsa` (RS*/PS*), `p256`/`p384` (ES256/ES384), `ed25519-dalek`
-//! (EdDSA), `sha2` for digests. All pure Rust, so the wasm build needs no C toolchain.
+//! Current backends, each the fastest measured under V8 for its family (BENCHMARKS.md, "Crypto
+//! backend bake-off"): our own [`rsa_verify`] (RS*/PS*), `p256`/`p384` (ES256/ES384),
+//! `ed25519-dalek` (EdDSA), `sha2` for digests. All pure Rust, so the wasm build needs no C
+//! toolchain.
+
+mod rsa_verify;
 
 use std::fmt;
 
 use ed25519_dalek as ed25519;
 use p256::ecdsa::signature::Verifier as _;
-use rsa::{BoxedUint, PublicKey as RsaPublicKey};
-use sha2::{Digest, Sha256, Sha384, Sha512};
+use sha2::{Digest, Sha256};
 
 use crate::algorithm::{Algorithm, KeyFamily};
+use rsa_verify::{HashAlg, RsaPublicKey, Scheme};
 
 /// Smallest RSA modulus accepted (NIST SP 800-131A; RFC 7518 §3.3 requires at least this).
 pub const RSA_MIN_BITS: usize = 2048;
@@ -111,6 +115,25 @@ impl fmt::Display for KeyError {
 
 impl std::error::Error for KeyError {}
 
+impl From<rsa_verify::KeyError> for KeyError {
+    fn from(e: rsa_verify::KeyError) -> KeyError {
+        match e {
+            rsa_verify::KeyError::ModulusTooSmall { bits } => KeyError::RsaModulusTooSmall {
+                bits,
+                min: RSA_MIN_BITS,
+            },
+            rsa_verify::KeyError::ModulusTooLarge { bits } => KeyError::RsaModulusTooLarge {
+                bits,
+                max: RSA_MAX_BITS,
+            },
+            rsa_verify::KeyError::ModulusEven => KeyError::RsaModulusEven,
+            rsa_verify::KeyError::ExponentTooSmall => KeyError::RsaExponentTooSmall,
+            rsa_verify::KeyError::ExponentTooLarge => KeyError::RsaExponentTooLarge,
+            rsa_verify::KeyError::ExponentEven => KeyError::RsaExponentEven,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureError {
     /// The algorithm needs another kind of key (e.g. ES256 with an RSA key).
@@ -150,6 +173,21 @@ impl fmt::Display for SignatureError {
 
 impl std::error::Error for SignatureError {}
 
+impl From<rsa_verify::SignatureError> for SignatureError {
+    fn from(e: rsa_verify::SignatureError) -> SignatureError {
+        match e {
+            rsa_verify::SignatureError::WrongLength { expected, actual } => {
+                SignatureError::Length { expected, actual }
+            }
+            // A value at or above the modulus is no signature under this key; like any other
+            // bytes that do not verify, it is simply invalid.
+            rsa_verify::SignatureError::NotBelowModulus | rsa_verify::SignatureError::Mismatch => {
+                SignatureError::Invalid
+            }
+        }
+    }
+}
+
 fn family_name(family: KeyFamily) -> &'static str {
     match family {
         KeyFamily::Rsa => "an RSA",
@@ -168,7 +206,7 @@ pub struct VerifyingKey {
 
 #[derive(Clone)]
 enum Inner {
-    Rsa { key: RsaPublicKey, len: usize },
+    Rsa(RsaPublicKey),
     P256(p256::ecdsa::VerifyingKey),
     P384(p384::ecdsa::VerifyingKey),
     Ed25519(ed25519::VerifyingKey),
@@ -177,7 +215,7 @@ enum Inner {
 impl fmt::Debug for VerifyingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner {
-            Inner::Rsa { len, .. } => write!(f, "VerifyingKey(RSA-{})", len * 8),
+            Inner::Rsa(key) => write!(f, "VerifyingKey(RSA-{})", key.modulus_len() * 8),
             Inner::P256(_) => f.write_str("VerifyingKey(P-256)"),
             Inner::P384(_) => f.write_str("VerifyingKey(P-384)"),
             Inner::Ed25519(_) => f.write_str("VerifyingKey(Ed25519)"),
@@ -213,16 +251,10 @@ impl VerifyingKey {
         }
         let exponent = rsa_exponent(e)?;
         check_rsa_modulus_structure(n)?;
-
-        let key = RsaPublicKey::new_with_size_limits(
-            BoxedUint::from_be_slice_vartime(n),
-            BoxedUint::from(exponent),
-            RSA_MIN_BITS..=RSA_MAX_BITS,
-        )
-        // Every condition the backend checks was checked above; this only guards a disagreement.
-        .map_err(|_| KeyError::RsaModulusEven)?;
+        // The Montgomery constants (R² mod n, −n⁻¹) are computed here, once per key.
+        let key = RsaPublicKey::new(n, exponent)?;
         Ok(VerifyingKey {
-            inner: Inner::Rsa { key, len: n.len() },
+            inner: Inner::Rsa(key),
         })
     }
 
@@ -292,17 +324,17 @@ impl VerifyingKey {
     ) -> Result<(), SignatureError> {
         use Algorithm::*;
         match (&self.inner, alg) {
-            (Inner::Rsa { key, len }, RS256 | RS384 | RS512 | PS256 | PS384 | PS512) => {
-                expect_len(signature, *len)?;
-                let verified = match alg {
-                    RS256 => key.pkcs1v15_verify::<Sha256>(message, signature),
-                    RS384 => key.pkcs1v15_verify::<Sha384>(message, signature),
-                    RS512 => key.pkcs1v15_verify::<Sha512>(message, signature),
-                    PS256 => key.pss_verify::<Sha256>(message, signature),
-                    PS384 => key.pss_verify::<Sha384>(message, signature),
-                    _ => key.pss_verify::<Sha512>(message, signature),
+            (Inner::Rsa(key), RS256 | RS384 | RS512 | PS256 | PS384 | PS512) => {
+                let scheme = match alg {
+                    RS256 => Scheme::Pkcs1v15(HashAlg::Sha256),
+                    RS384 => Scheme::Pkcs1v15(HashAlg::Sha384),
+                    RS512 => Scheme::Pkcs1v15(HashAlg::Sha512),
+                    PS256 => Scheme::Pss(HashAlg::Sha256),
+                    PS384 => Scheme::Pss(HashAlg::Sha384),
+                    _ => Scheme::Pss(HashAlg::Sha512),
                 };
-                verified.map_err(|_| SignatureError::Invalid)
+                key.verify(scheme, message, signature)
+                    .map_err(SignatureError::from)
             }
             (Inner::P256(key), ES256) => {
                 expect_len(signature, 64)?;
@@ -527,6 +559,47 @@ mod tests {
                 actual: 0
             })
         );
+    }
+
+    #[test]
+    fn rsa_signature_not_below_the_modulus_is_invalid() {
+        let n = b64::decode(A2_N).unwrap();
+        let mut above = n.clone();
+        *above.last_mut().unwrap() += 2;
+        for sig in [n, above, vec![0xff; 256]] {
+            assert_eq!(
+                rsa_a2().verify(Algorithm::PS256, A2_INPUT.as_bytes(), &sig),
+                Err(SignatureError::Invalid)
+            );
+        }
+    }
+
+    #[test]
+    fn rsa_backend_key_errors_keep_their_meaning() {
+        use rsa_verify::KeyError as Backend;
+        let cases = [
+            (
+                Backend::ModulusTooSmall { bits: 1024 },
+                KeyError::RsaModulusTooSmall {
+                    bits: 1024,
+                    min: RSA_MIN_BITS,
+                },
+            ),
+            (
+                Backend::ModulusTooLarge { bits: 8200 },
+                KeyError::RsaModulusTooLarge {
+                    bits: 8200,
+                    max: RSA_MAX_BITS,
+                },
+            ),
+            (Backend::ModulusEven, KeyError::RsaModulusEven),
+            (Backend::ExponentTooSmall, KeyError::RsaExponentTooSmall),
+            (Backend::ExponentTooLarge, KeyError::RsaExponentTooLarge),
+            (Backend::ExponentEven, KeyError::RsaExponentEven),
+        ];
+        for (backend, expected) in cases {
+            assert_eq!(KeyError::from(backend), expected);
+        }
     }
 
     #[test]
