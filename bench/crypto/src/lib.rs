@@ -7,12 +7,16 @@ pub mod wycheproof;
 pub mod backend_compact;
 #[cfg(feature = "own")]
 pub mod backend_own;
+#[cfg(feature = "own")]
+pub mod backend_own_p256;
 #[cfg(feature = "p256-013")]
 pub mod backend_p256_013;
 #[cfg(feature = "ring")]
 pub mod backend_ring;
 #[cfg(feature = "rustcrypto")]
 pub mod backend_rustcrypto;
+#[cfg(feature = "own")]
+pub mod p256_verify;
 #[cfg(feature = "own")]
 pub mod rsa_verify;
 

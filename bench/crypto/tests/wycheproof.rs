@@ -38,6 +38,15 @@ fn own_rsa_agrees_with_every_rsa_vector() {
     assert_eq!(check_all::<crypto_bench::backend_own::Own>(), 1542);
 }
 
+#[cfg(feature = "own")]
+#[test]
+fn own_p256_agrees_with_every_es256_vector() {
+    assert_eq!(
+        check_all::<crypto_bench::backend_own_p256::OwnP256>(),
+        262
+    );
+}
+
 #[cfg(feature = "ring")]
 #[test]
 fn ring_agrees_with_every_vector() {

@@ -241,6 +241,8 @@ macro_rules! each_backend {
     ($f:ident, $($arg:expr),*) => {{
         #[cfg(feature = "own")]
         $f::<crypto_bench::backend_own::Own>($($arg),*);
+        #[cfg(feature = "own")]
+        $f::<crypto_bench::backend_own_p256::OwnP256>($($arg),*);
         #[cfg(feature = "ring")]
         $f::<crypto_bench::backend_ring::Ring>($($arg),*);
         #[cfg(feature = "rustcrypto")]
