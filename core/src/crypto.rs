@@ -6,19 +6,21 @@
 //! this file alone.
 //!
 //! Current backends, each the fastest measured under V8 for its family (BENCHMARKS.md, "Crypto
-//! backend bake-off"): our own [`rsa_verify`] (RS*/PS*), `p256`/`p384` (ES256/ES384),
-//! `ed25519-dalek` (EdDSA), `sha2` for digests. All pure Rust, so the wasm build needs no C
-//! toolchain.
+//! backend bake-off"): our own [`rsa_verify`] (RS*/PS*) and [`p256_verify`] (ES256), `p384`
+//! (ES384), `ed25519-dalek` (EdDSA), `sha2` for digests. All pure Rust, so the wasm build needs
+//! no C toolchain.
 
+mod p256_verify;
 mod rsa_verify;
 
 use std::fmt;
 
 use ed25519_dalek as ed25519;
-use p256::ecdsa::signature::Verifier as _;
+use p384::ecdsa::signature::Verifier as _;
 use sha2::{Digest, Sha256};
 
 use crate::algorithm::{Algorithm, KeyFamily};
+use p256_verify::PreparedKey;
 use rsa_verify::{HashAlg, RsaPublicKey, Scheme};
 
 /// Smallest RSA modulus accepted (NIST SP 800-131A; RFC 7518 §3.3 requires at least this).
@@ -207,7 +209,8 @@ pub struct VerifyingKey {
 #[derive(Clone)]
 enum Inner {
     Rsa(RsaPublicKey),
-    P256(p256::ecdsa::VerifyingKey),
+    /// With its tables of multiples, built once per key (the costly part of ES256 setup).
+    P256(PreparedKey),
     P384(p384::ecdsa::VerifyingKey),
     Ed25519(ed25519::VerifyingKey),
 }
@@ -274,17 +277,25 @@ impl VerifyingKey {
                 });
             }
         }
+        if crv == P256 {
+            let (Ok(x), Ok(y)) = (<&[u8; 32]>::try_from(x), <&[u8; 32]>::try_from(y)) else {
+                return Err(KeyError::PointNotOnCurve);
+            };
+            // Refuses coordinates not below p and points off the curve.
+            let key = PreparedKey::new(x, y).ok_or(KeyError::PointNotOnCurve)?;
+            return Ok(VerifyingKey {
+                inner: Inner::P256(key),
+            });
+        }
         let mut sec1 = Vec::with_capacity(1 + 2 * len);
         sec1.push(0x04);
         sec1.extend_from_slice(x);
         sec1.extend_from_slice(y);
-        let inner = if crv == P256 {
-            p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).map(Inner::P256)
-        } else {
-            p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).map(Inner::P384)
-        }
-        .map_err(|_| KeyError::PointNotOnCurve)?;
-        Ok(VerifyingKey { inner })
+        let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
+            .map_err(|_| KeyError::PointNotOnCurve)?;
+        Ok(VerifyingKey {
+            inner: Inner::P384(key),
+        })
     }
 
     /// `x` is the 32-byte encoded point of RFC 8037 §2.
@@ -337,11 +348,18 @@ impl VerifyingKey {
                     .map_err(SignatureError::from)
             }
             (Inner::P256(key), ES256) => {
-                expect_len(signature, 64)?;
-                let sig = p256::ecdsa::Signature::from_slice(signature)
-                    .map_err(|_| SignatureError::Malformed)?;
-                key.verify(message, &sig)
-                    .map_err(|_| SignatureError::Invalid)
+                let sig: &[u8; 64] = signature.try_into().map_err(|_| SignatureError::Length {
+                    expected: 64,
+                    actual: signature.len(),
+                })?;
+                if !p256_verify::scalars_in_range(sig) {
+                    return Err(SignatureError::Malformed);
+                }
+                if key.verify(message, sig) {
+                    Ok(())
+                } else {
+                    Err(SignatureError::Invalid)
+                }
             }
             (Inner::P384(key), ES384) => {
                 expect_len(signature, 96)?;
