@@ -10,6 +10,7 @@ use crate::dpop::{self, ForwardedHeaders, ProofError, ProofTarget};
 use crate::extract::{self, Credentials, DpopHeader};
 use crate::jwks_cache::{FetchReason, KeyCache, Lookup};
 use crate::nonce::{NonceCheck, Nonces};
+use crate::proof_keys::ProofKeys;
 use crate::rejection::{Denial, Scheme};
 use crate::replay::{self, ReplayError};
 use crate::rules::Requirement;
@@ -20,6 +21,10 @@ use std::rc::Rc;
 /// Verified tokens kept per worker. Sized for the distinct tokens a busy gateway sees within
 /// their lifetime; each entry holds one token's claims (typically well under 1 KiB).
 pub const TOKEN_CACHE_ENTRIES: usize = 4096;
+
+/// DPoP proof keys kept per worker: one per active client key. A P-256 entry holds about 2 KiB
+/// of precomputed multiples, so the bound keeps this near 2 MiB.
+pub const PROOF_KEY_ENTRIES: usize = 1024;
 
 /// What the shell read from the request.
 #[derive(Debug, Clone, Copy)]
@@ -74,6 +79,7 @@ pub struct Gate {
     pub config: Rc<Config>,
     pub keys: KeyCache,
     pub tokens: TokenCache,
+    proof_keys: ProofKeys,
     nonces: NonceSetup,
 }
 
@@ -91,7 +97,13 @@ impl Gate {
             None => NonceSetup::Off,
             Some(n) => Nonces::from_config(n).map_or(NonceSetup::Broken, NonceSetup::On),
         };
-        Gate { tokens: TokenCache::new(TOKEN_CACHE_ENTRIES), config, keys, nonces }
+        Gate {
+            tokens: TokenCache::new(TOKEN_CACHE_ENTRIES),
+            proof_keys: ProofKeys::new(PROOF_KEY_ENTRIES),
+            config,
+            keys,
+            nonces,
+        }
     }
 
     /// Keys of `source` changed: tokens they vouched for must be checked again.
@@ -170,7 +182,7 @@ impl Gate {
         });
         let url = dpop::request_url(req.scheme, req.authority, req.path, forwarded.as_ref());
         let target = ProofTarget { method: req.method, url: url.as_deref() };
-        let proven = dpop::verify_proof(&proof, &target, token, policy, now).map_err(invalid_proof)?;
+        let proven = dpop::verify_proof(&proof, &mut self.proof_keys, &target, token, policy, now).map_err(invalid_proof)?;
 
         let mut next_nonce = None;
         let nonces = match &self.nonces {

@@ -16,8 +16,9 @@ use crate::algorithm::Algorithm;
 use crate::b64;
 use crate::config::DpopConfig;
 use crate::crypto::{self, SignatureError};
-use crate::jwk::{self, JwkError};
+use crate::jwk::JwkError;
 use crate::jws::{self, Jws, JwsError};
+use crate::proof_keys::ProofKeys;
 use crate::url::{self, HttpUrl};
 
 /// The only `typ` a proof may carry (RFC 9449 §4.2), compared exactly: a media type would be
@@ -192,9 +193,11 @@ pub fn decode_proof(proof: &str) -> Result<Proof<'_>, ProofError> {
 
 /// Every check of RFC 9449 §4.3 except the nonce and replay, in the contract's order: `typ`,
 /// `alg`, `jwk`, signature, presence of the required claims, `jti`, `iat`, `htm`, `htu`, `ath`.
-/// `now` is Unix seconds.
+/// The `jwk` is parsed through `keys`, which returns the key kept from an earlier proof with
+/// the same `jwk`. `now` is Unix seconds.
 pub fn verify_proof(
     proof: &Proof<'_>,
+    keys: &mut ProofKeys,
     target: &ProofTarget<'_>,
     access_token: &str,
     policy: &DpopConfig,
@@ -208,7 +211,7 @@ pub fn verify_proof(
         .filter(|alg| policy.algorithms.contains(alg))
         .ok_or(ProofError::UnsupportedAlgorithm)?;
     let jwk_object = header.jwk.as_ref().ok_or(ProofError::MissingJwk)?;
-    let key = jwk::parse_jwk(jwk_object).map_err(ProofError::InvalidJwk)?;
+    let key = keys.parse(jwk_object).map_err(ProofError::InvalidJwk)?;
     if !key.fits(alg) {
         return Err(ProofError::JwkAlgorithmMismatch);
     }
@@ -479,6 +482,7 @@ mod tests {
 
     use super::*;
     use crate::crypto::KeyError;
+    use crate::jwk;
     use serde_json::json;
 
     const NOW: u64 = 1_700_000_000;
@@ -767,7 +771,7 @@ j+CGlKkXb5ozdy3FNL7x8PV+
             method: METHOD,
             url: Some(URL),
         };
-        verify_proof(&proof, &target, TOKEN, policy, now)
+        verify_proof(&proof, &mut ProofKeys::new(8), &target, TOKEN, policy, now)
     }
 
     fn check(spec: ProofSpec) -> Result<VerifiedProof, ProofError> {
@@ -1273,7 +1277,15 @@ j+CGlKkXb5ozdy3FNL7x8PV+
             url: None,
         };
         assert_eq!(
-            verify_proof(&decoded, &target, TOKEN, &policy(), NOW).unwrap_err(),
+            verify_proof(
+                &decoded,
+                &mut ProofKeys::new(8),
+                &target,
+                TOKEN,
+                &policy(),
+                NOW
+            )
+            .unwrap_err(),
             ProofError::HtuMismatch
         );
     }
@@ -1726,6 +1738,14 @@ j+CGlKkXb5ozdy3FNL7x8PV+
             method: METHOD,
             url: Some(&url),
         };
-        assert!(verify_proof(&decoded, &target, TOKEN, &policy(), NOW).is_ok());
+        assert!(verify_proof(
+            &decoded,
+            &mut ProofKeys::new(8),
+            &target,
+            TOKEN,
+            &policy(),
+            NOW
+        )
+        .is_ok());
     }
 }

@@ -24,5 +24,6 @@ pub mod jwks_cache;
 pub mod token_cache;
 pub mod authorize;
 pub mod dpop;
+pub mod proof_keys;
 pub mod nonce;
 pub mod replay;
