@@ -89,7 +89,7 @@ impl Settings {
         Ok(Settings {
             seconds,
             rounds,
-            warmup_seconds: number("BENCH_WARMUP_SECONDS", 2)?,
+            warmup_seconds: number("BENCH_WARMUP_SECONDS", 1)?,
             workloads,
             distinct_tokens,
             memory_requests: number("BENCH_MEMORY_REQUESTS", 1_000_000)?,
