@@ -74,6 +74,14 @@ impl Plugin {
     }
 }
 
+/// Follows the host's log level, so messages Envoy would drop are not even formatted (a
+/// denial's debug line would otherwise cost every refused request).
+fn follow_host_log_level() {
+    if let Ok(level) = hostcalls::get_log_level() {
+        proxy_wasm::set_log_level(level);
+    }
+}
+
 impl Context for Plugin {
     fn on_http_call_response(&mut self, token_id: u32, _headers: usize, body_size: usize, _trailers: usize) {
         let Some(worker) = &self.worker else { return };
@@ -90,6 +98,7 @@ impl Context for Plugin {
 
 impl RootContext for Plugin {
     fn on_configure(&mut self, _size: usize) -> bool {
+        follow_host_log_level();
         let bytes = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
             .ok()
             .flatten()
@@ -113,6 +122,7 @@ impl RootContext for Plugin {
     }
 
     fn on_tick(&mut self) {
+        follow_host_log_level();
         let Some(worker) = &self.worker else { return };
         let now = clock::now();
         let mut changed = Vec::new();
