@@ -139,6 +139,8 @@ impl RootContext for Plugin {
                     w.start_fetch(source, reason, now);
                 }
                 w.keys_gauge(now);
+                let skew = w.config.clock_skew;
+                w.gate.tokens.purge_expired(skew, now);
                 let stalled = w.take_stalled(now);
                 // Requests waiting on another worker's fetch learn its outcome on the tick.
                 let period = if w.has_waiters() { WAITING_TICK } else { TICK };

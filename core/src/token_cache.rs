@@ -1,10 +1,12 @@
 //! Access tokens that already passed every check, keyed by the SHA-256 of the whole token.
 //! Clients reuse one token for many requests, so a hit skips parsing and signature
 //! verification. Only successes are stored, each until its `exp`; the number of entries is
-//! bounded and the oldest entry makes room for a new one. Entries of a key source are dropped
-//! whenever that source's key set changes, so a key that leaves the set stops vouching at once.
+//! bounded, and eviction gives a second chance (CLOCK, an approximation of LRU): the oldest
+//! entry goes unless it was used since it last came round, so tokens in steady use stay.
+//! Entries of a key source are dropped whenever that source's key set changes.
 
 use crate::access_token::VerifiedToken;
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
@@ -13,9 +15,16 @@ pub type TokenHash = [u8; 32];
 #[derive(Debug)]
 pub struct TokenCache {
     capacity: usize,
-    entries: HashMap<TokenHash, Rc<VerifiedToken>>,
-    /// Insertion order, for eviction. May hold hashes already removed.
+    entries: HashMap<TokenHash, Entry>,
+    /// Eviction order. May hold hashes already removed.
     order: VecDeque<TokenHash>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    token: Rc<VerifiedToken>,
+    /// Set by a hit, cleared when eviction passes the entry over.
+    used: Cell<bool>,
 }
 
 impl TokenCache {
@@ -26,26 +35,34 @@ impl TokenCache {
 
     /// The verified token, if cached and not yet expired at `now` (with `skew`, as when verified).
     pub fn get(&self, hash: &TokenHash, skew: u64, now: u64) -> Option<Rc<VerifiedToken>> {
-        self.entries
-            .get(hash)
-            .filter(|t| now < t.expires_at.saturating_add(skew))
-            .cloned()
+        let entry = self.entries.get(hash)?;
+        if now >= entry.token.expires_at.saturating_add(skew) {
+            return None;
+        }
+        entry.used.set(true);
+        Some(Rc::clone(&entry.token))
     }
 
     pub fn insert(&mut self, hash: TokenHash, token: Rc<VerifiedToken>) {
         if self.capacity == 0 {
             return;
         }
-        if self.entries.insert(hash, token).is_some() {
+        let entry = Entry { token, used: Cell::new(false) };
+        if self.entries.insert(hash, entry).is_some() {
             return;
         }
         self.order.push_back(hash);
-        while self.entries.len() > self.capacity {
-            match self.order.pop_front() {
-                Some(oldest) => {
+        // Each pass clears at most every flag once, so two rounds always find a victim.
+        let mut budget = self.order.len().saturating_mul(2);
+        while self.entries.len() > self.capacity && budget > 0 {
+            budget -= 1;
+            let Some(oldest) = self.order.pop_front() else { break };
+            match self.entries.get(&oldest) {
+                Some(entry) if entry.used.replace(false) => self.order.push_back(oldest),
+                Some(_) => {
                     self.entries.remove(&oldest);
                 }
-                None => break,
+                None => {}
             }
         }
         // Hashes of entries removed by `purge_source` linger in `order`; keep it bounded too.
@@ -57,12 +74,12 @@ impl TokenCache {
 
     /// Drops every token verified with keys of `source` (its key set changed).
     pub fn purge_source(&mut self, source: usize) {
-        self.entries.retain(|_, t| t.source != source);
+        self.entries.retain(|_, e| e.token.source != source);
     }
 
     /// Drops expired tokens; called from the periodic tick so memory follows live tokens.
     pub fn purge_expired(&mut self, skew: u64, now: u64) {
-        self.entries.retain(|_, t| now < t.expires_at.saturating_add(skew));
+        self.entries.retain(|_, e| now < e.token.expires_at.saturating_add(skew));
     }
 
     pub fn len(&self) -> usize {
@@ -112,6 +129,17 @@ mod tests {
         assert!(cache.get(&hash(6), 0, 1).is_none());
         assert!(cache.get(&hash(9), 0, 1).is_some());
         assert!(cache.order.len() <= 6);
+    }
+
+    #[test]
+    fn a_token_in_use_survives_eviction() {
+        let mut cache = TokenCache::new(3);
+        cache.insert(hash(0), token(0, 1000));
+        for n in 1..50 {
+            assert!(cache.get(&hash(0), 0, 1).is_some(), "evicted at {n}");
+            cache.insert(hash(n), token(0, 1000));
+        }
+        assert_eq!(cache.len(), 3);
     }
 
     #[test]
