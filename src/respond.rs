@@ -76,7 +76,10 @@ fn proceed(mode: Mode) -> Action {
 fn deny(worker: &Worker, denial: &Denial) -> Action {
     worker.metrics.denied(reason(denial));
     debug!("request denied: {}: {}", denial.code(), denial.description());
-    let response = rejection::render(denial, &worker.config.challenge());
+    send(&rejection::render(denial, &worker.config.challenge()))
+}
+
+fn send(response: &rejection::Response) -> Action {
     let headers: Vec<(&str, &str)> = response.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let _ = hostcalls::send_http_response(u32::from(response.status), headers, Some(response.body.as_bytes()));
     Action::Pause
@@ -98,7 +101,12 @@ fn reason(denial: &Denial) -> DenyReason {
 /// The answer when the plugin has no configuration: never reached in Envoy, which refuses to
 /// start a plugin whose configuration failed, but a request must never pass unchecked.
 pub fn reject_unconfigured() -> Action {
-    let body = br#"{"detail":{"error":"internal_server_error","error_description":"The authorization filter is not configured"}}"#;
-    let _ = hostcalls::send_http_response(500, vec![("content-type", "application/json")], Some(body));
-    Action::Pause
+    // A 500 carries no challenge, so what the challenges would advertise does not matter.
+    let challenge = rejection::ChallengeConfig {
+        realm: String::new(),
+        dpop_enabled: false,
+        dpop_required: false,
+        dpop_algorithms: Vec::new(),
+    };
+    send(&rejection::render(&Denial::Internal, &challenge))
 }
