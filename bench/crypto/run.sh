@@ -14,8 +14,6 @@ mkdir -p out
 
 cargo build --quiet --release --bin bench --features compact
 cargo build --quiet --release --bin bench --features compact --target wasm32-wasip1
-cargo build --quiet --release --bin bench --no-default-features --features limb64 --target-dir target/limb64
-cargo build --quiet --release --bin bench --no-default-features --features limb64 --target-dir target/limb64 --target wasm32-wasip1
 # The own RSA with its wasm SIMD column sums (needs the module built with simd128).
 RUSTFLAGS='-C target-feature=+simd128' cargo build --quiet --release --bin bench --no-default-features \
   --features own --target-dir target/simd --target wasm32-wasip1
@@ -27,7 +25,6 @@ cargo build --quiet --release --bin bench --no-default-features --features p256-
 
 ./target/release/bench --vectors "$vectors" --check > out/check-native.txt
 "${node[@]}" target/wasm32-wasip1/release/bench.wasm --vectors "$vectors" --check > out/check-wasm.txt
-"${node[@]}" target/limb64/wasm32-wasip1/release/bench.wasm --vectors "$vectors" --check > out/check-wasm-limb64.txt
 "${node[@]}" target/cpubits32/wasm32-wasip1/release/bench.wasm --vectors "$vectors" --check > out/check-wasm-cpubits32.txt
 "${node[@]}" target/simd/wasm32-wasip1/release/bench.wasm --vectors "$vectors" --check > out/check-wasm-simd128.txt
 # The unit tests of rsa_verify in wasm, scalar and SIMD.
@@ -41,12 +38,10 @@ tail -n1 out/check-*.txt
 
 {
   ./target/release/bench --vectors "$vectors" "${mode[@]}"
-  ./target/limb64/release/bench --vectors "$vectors" --only RS "${mode[@]}" | grep -v '^#'
   ./target/p256-013/release/bench --vectors "$vectors" --only ES256 "${mode[@]}" | grep -v '^#'
 } > out/native.tsv
 {
   "${node[@]}" target/wasm32-wasip1/release/bench.wasm --vectors "$vectors" "${mode[@]}"
-  "${node[@]}" target/limb64/wasm32-wasip1/release/bench.wasm --vectors "$vectors" --only RS "${mode[@]}" | grep -v '^#'
   "${node[@]}" target/simd/wasm32-wasip1/release/bench.wasm --vectors "$vectors" --only S "${mode[@]}" | grep -v -e '^#' -e '^SHA'
   "${node[@]}" target/cpubits32/wasm32-wasip1/release/bench.wasm --vectors "$vectors" "${mode[@]}" | grep -v -e '^#' -e '^SHA'
   "${node[@]}" target/p256-013/wasm32-wasip1/release/bench.wasm --vectors "$vectors" --only ES256 "${mode[@]}" | grep -v '^#'

@@ -5,6 +5,12 @@ use crate::rsa_verify::{HashAlg, RsaPublicKey, Scheme};
 
 pub struct Own;
 
+/// The big-endian exponent as a number, if it fits in 64 bits.
+fn exponent(e: &[u8]) -> Option<u64> {
+    let e = &e[e.iter().position(|&b| b != 0).unwrap_or(e.len())..];
+    (e.len() <= 8).then(|| e.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
+}
+
 fn scheme(alg: Alg) -> Option<Scheme> {
     Some(match alg {
         Alg::Rs256 => Scheme::Pkcs1v15(HashAlg::Sha256),
@@ -18,9 +24,7 @@ fn scheme(alg: Alg) -> Option<Scheme> {
 }
 
 impl Backend for Own {
-    const NAME: &'static str = if cfg!(feature = "limb64") {
-        "own-u64"
-    } else if cfg!(target_feature = "simd128") {
+    const NAME: &'static str = if cfg!(target_feature = "simd128") {
         "own-u32-simd128"
     } else {
         "own-u32"
@@ -33,7 +37,7 @@ impl Backend for Own {
 
     fn prepare(alg: Alg, key: &KeyMaterial) -> Option<Self::Key> {
         match key {
-            KeyMaterial::Rsa { n, e } => Some((RsaPublicKey::new(n, e).ok()?, scheme(alg)?)),
+            KeyMaterial::Rsa { n, e } => Some((RsaPublicKey::new(n, exponent(e)?).ok()?, scheme(alg)?)),
             _ => None,
         }
     }
