@@ -1023,7 +1023,6 @@ fn forward_config(raw: Option<RawForward>) -> Result<Forward, ConfigError> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
     use serde_json::json;
 

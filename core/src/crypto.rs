@@ -467,13 +467,6 @@ fn in_subgroup_of_65537(residue: u32, p: u32) -> bool {
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )]
-
     use super::*;
     use crate::b64;
 

@@ -473,13 +473,6 @@ fn well_formed_escapes(value: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )]
-
     use super::*;
     use crate::crypto::KeyError;
     use crate::jwk;

@@ -240,13 +240,6 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )]
-
     use super::*;
     use serde_json::json;
 

@@ -454,13 +454,6 @@ pub fn parse_jwks_object(doc: &Map<String, Value>) -> Result<ParsedJwks, JwksErr
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )]
-
     use super::*;
     use serde_json::json;
 

@@ -280,13 +280,6 @@ fn parse_header(raw: Map<String, Value>) -> Result<Header, JwsError> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )]
-
     use super::*;
     use crate::jwk::{parse_jwk, parse_jwks};
     use serde_json::json;

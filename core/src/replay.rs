@@ -166,13 +166,6 @@ fn stored_expiry(expires_at: u64) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )]
-
     use super::*;
     use std::collections::HashMap;
 

@@ -4,7 +4,7 @@ use rand::RngCore;
 use serde_json::{json, Map, Value};
 
 use crate::keys::{access_token_hash, Key};
-use crate::token::{compact, object, Signer};
+use crate::token::{build_jws, object, Signer};
 use crate::{b64url, unix_now};
 
 /// Builds a DPoP proof. `ProofBuilder::new(Key::Client1, "GET", url)` is a valid proof
@@ -119,16 +119,13 @@ impl ProofBuilder {
     }
 
     pub fn build(&self) -> String {
-        let header_text = self
-            .raw_header
-            .clone()
-            .unwrap_or_else(|| Value::Object(self.header.clone()).to_string());
-        let claims_text = self
-            .raw_claims
-            .clone()
-            .unwrap_or_else(|| Value::Object(self.claims.clone()).to_string());
-        let alg = self.header.get("alg").and_then(Value::as_str).unwrap_or("");
-        compact(&header_text, &claims_text, alg, &self.signer)
+        build_jws(
+            &self.header,
+            &self.claims,
+            self.raw_header.as_deref(),
+            self.raw_claims.as_deref(),
+            &self.signer,
+        )
     }
 }
 

@@ -208,16 +208,13 @@ impl TokenBuilder {
 
     /// The compact serialization `header.payload.signature`.
     pub fn build(&self) -> String {
-        let header_text = self
-            .raw_header
-            .clone()
-            .unwrap_or_else(|| Value::Object(self.header.clone()).to_string());
-        let claims_text = self
-            .raw_claims
-            .clone()
-            .unwrap_or_else(|| Value::Object(self.claims.clone()).to_string());
-        let alg = self.header.get("alg").and_then(Value::as_str).unwrap_or("");
-        compact(&header_text, &claims_text, alg, &self.signer)
+        build_jws(
+            &self.header,
+            &self.claims,
+            self.raw_header.as_deref(),
+            self.raw_claims.as_deref(),
+            &self.signer,
+        )
     }
 }
 
@@ -227,6 +224,21 @@ pub fn issuer_url(domain: &str) -> String {
 }
 
 /// Encodes two JSON texts and signs them as `alg` names with `signer`.
+/// Signs `header` and `claims` (or the raw JSON texts that replace them) with `signer`, using
+/// the header's `alg` to pick the scheme.
+pub(crate) fn build_jws(
+    header: &Map<String, Value>,
+    claims: &Map<String, Value>,
+    raw_header: Option<&str>,
+    raw_claims: Option<&str>,
+    signer: &Signer,
+) -> String {
+    let header_text = raw_header.map_or_else(|| Value::Object(header.clone()).to_string(), str::to_owned);
+    let claims_text = raw_claims.map_or_else(|| Value::Object(claims.clone()).to_string(), str::to_owned);
+    let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
+    compact(&header_text, &claims_text, alg, signer)
+}
+
 pub fn compact(header_json: &str, claims_json: &str, alg: &str, signer: &Signer) -> String {
     let signing_input = format!(
         "{}.{}",
