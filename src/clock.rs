@@ -1,16 +1,18 @@
-//! The host's clock, as the Unix time the core expects.
+//! Unix time in milliseconds: the host's clock, or the WASI clock on hosts without one.
 
-use proxy_wasm::hostcalls;
-use std::time::UNIX_EPOCH;
+use crate::host;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Unix time in milliseconds (DPoP nonces are finer than a second).
-pub fn now_ms() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-pub fn now() -> u64 {
-    now_ms() / 1000
+pub fn now_ms(host_time: bool) -> u64 {
+    let ns = if host_time {
+        host::host_time_ns().ok()
+    } else {
+        None
+    };
+    match ns {
+        Some(ns) => ns / 1_000_000,
+        None => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+    }
 }

@@ -1,30 +1,74 @@
 //! The request context: strips forgeable headers, reads what the decision needs, asks the
-//! core, and either applies the answer or parks the request until keys arrive.
+//! core, and applies the answer. A request that needs keys fetches them with its own callout
+//! and is decided again in that callout's callback, so it always continues from its own
+//! context.
 
 use crate::clock;
 use crate::headers;
-use crate::respond::{self, Mode, ResponseNonce};
-use crate::worker::{OwnedRequest, Waiter, Worker};
-use filter_core::authorize::Decision;
+use crate::host::{self, Map};
+use crate::respond::{self, Mode, UNAVAILABLE};
+use crate::worker::Worker;
+use filter_core::authorize::{Decision, RequestView};
+use filter_core::key_fetch::{Answer, Callout, FetchEvent, Outcome, Plan, Purpose, MAX_FETCH_BODY};
 use filter_core::rejection::Denial;
-use proxy_wasm::hostcalls;
+use filter_core::shared::SharedStore;
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::{Action, MapType};
+use proxy_wasm::types::Action;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
+/// Callouts one request may make before it is answered 503: a discovery and a JWKS fetch
+/// for a refresh that was due, then the same for the source its token names.
+const MAX_CALLOUTS_PER_REQUEST: u8 = 4;
+
 pub struct Filter {
-    context_id: u32,
     worker: Option<Rc<RefCell<Worker>>>,
-    waiting: bool,
+    /// The request as read, and its callout's token, while that callout is out.
+    waiting: Option<(OwnedRequest, u32)>,
+    callouts: u8,
+    /// A key source this request's own fetch failed for: it is not fetched again for this
+    /// request, which is answered 503 if it still needs those keys.
+    failed_source: Option<usize>,
     /// A `DPoP-Nonce` to add to the upstream's response.
-    nonce: ResponseNonce,
+    nonce: Option<String>,
 }
 
-impl Filter {
-    pub fn new(context_id: u32, worker: Option<Rc<RefCell<Worker>>>) -> Filter {
-        Filter { context_id, worker, waiting: false, nonce: ResponseNonce::default() }
+/// The parts of a request the decision reads, owned so they outlive the headers callback.
+#[derive(Debug, Clone)]
+pub struct OwnedRequest {
+    method: String,
+    path: String,
+    scheme: &'static str,
+    authority: String,
+    authorization: Option<String>,
+    dpop: Vec<String>,
+    forwarded: Vec<(String, String)>,
+    cors_preflight: bool,
+}
+
+impl OwnedRequest {
+    fn view(&self) -> RequestView<'_> {
+        RequestView {
+            method: &self.method,
+            path: &self.path,
+            scheme: self.scheme,
+            authority: &self.authority,
+            authorization: self.authorization.as_deref(),
+            dpop: &self.dpop,
+            forwarded: &self.forwarded,
+            cors_preflight: self.cors_preflight,
+        }
+    }
+}
+
+/// Whether the downstream connection uses TLS. `:scheme` may echo a client's
+/// `X-Forwarded-Proto`, so the connection is asked: Envoy's and Kong's hosts answer
+/// `connection.tls_version`, APISIX's host answers nginx variables such as `https`.
+fn downstream_tls() -> bool {
+    match host::property(&["connection", "tls_version"]) {
+        Ok(Some(version)) => !version.is_empty(),
+        _ => matches!(host::property(&["https"]), Ok(Some(v)) if v == b"on"),
     }
 }
 
@@ -46,25 +90,204 @@ fn read_request(trust_forwarded: bool) -> OwnedRequest {
         method,
     };
     if headers::request("dpop").is_some() {
+        let mut host_header = None;
         for (name, value) in headers::all_request() {
             if name.eq_ignore_ascii_case("dpop") {
                 request.dpop.push(value);
+            } else if name.eq_ignore_ascii_case("host") {
+                host_header = Some(value);
             } else if trust_forwarded && name.to_ascii_lowercase().starts_with("x-forwarded-") {
                 request.forwarded.push((name, value));
             }
         }
-        request.authority = headers::request(":authority").unwrap_or_default();
-        // The downstream connection decides the scheme: `:scheme` may echo a client's
-        // `X-Forwarded-Proto`.
-        let tls = hostcalls::get_property(vec!["connection", "tls_version"]).ok().flatten();
-        if tls.is_some_and(|v| !v.is_empty()) {
+        // nginx-based hosts keep the client's `Host` as a header and give `:authority` as
+        // their own `server_name:port`; Envoy has only `:authority` (it drops a `host`
+        // header that comes with one).
+        request.authority = host_header
+            .or_else(|| headers::request(":authority"))
+            .unwrap_or_default();
+        if downstream_tls() {
             request.scheme = "https";
         }
     }
     request
 }
 
-impl Context for Filter {}
+impl Filter {
+    pub fn new(worker: Option<Rc<RefCell<Worker>>>) -> Filter {
+        Filter {
+            worker,
+            waiting: None,
+            callouts: 0,
+            failed_source: None,
+            nonce: None,
+        }
+    }
+
+    /// Decides `request` and applies the answer, fetching keys first when it needs them.
+    fn settle(
+        &mut self,
+        w: &mut Worker,
+        request: OwnedRequest,
+        mut decision: Decision,
+        mode: Mode,
+    ) -> Action {
+        let now_ms = clock::now_ms(w.caps.host_time);
+        let mut decided_again = false;
+        loop {
+            let Decision::NeedKeys { source, reason } = decision else {
+                return respond::apply(w, decision, mode, &mut self.nonce);
+            };
+            if self.callouts >= MAX_CALLOUTS_PER_REQUEST || self.failed_source == Some(source) {
+                return respond::deny(w, &UNAVAILABLE);
+            }
+            let mut store = w.key_store();
+            let plan = w.fetch.plan_for_request(
+                &mut w.gate,
+                store.as_mut().map(|s| s as &mut dyn SharedStore),
+                source,
+                reason,
+                now_ms / 1000,
+            );
+            match plan {
+                Plan::Fetch(callout) => return self.fetch(w, request, &callout, mode),
+                Plan::DecideAgain if !decided_again => {
+                    decided_again = true;
+                    decision = w.decide(&request.view(), now_ms);
+                }
+                Plan::DecideAgain => return respond::deny(w, &UNAVAILABLE),
+                Plan::Unavailable { retry_after } => {
+                    return respond::deny(w, &Denial::Unavailable { retry_after })
+                }
+            }
+        }
+    }
+
+    /// Sends `callout` from this request's context and parks the request until it answers.
+    fn fetch(
+        &mut self,
+        w: &mut Worker,
+        request: OwnedRequest,
+        callout: &Callout,
+        mode: Mode,
+    ) -> Action {
+        let now = clock::now_ms(w.caps.host_time) / 1000;
+        match dispatch(self, callout) {
+            Ok(token) => {
+                self.callouts = self.callouts.saturating_add(1);
+                w.fetch.dispatched(token, callout, Purpose::Request, now);
+                self.waiting = Some((request, token));
+                Action::Pause
+            }
+            Err(why) => {
+                let mut store = w.key_store();
+                let event = w.fetch.dispatch_failed(
+                    &mut w.gate,
+                    store.as_mut().map(|s| s as &mut dyn SharedStore),
+                    callout,
+                    Purpose::Request,
+                    now,
+                );
+                w.report(callout.source, &event, &why);
+                let action = respond::deny(w, &UNAVAILABLE);
+                if mode == Mode::Inline {
+                    action
+                } else {
+                    Action::Pause
+                }
+            }
+        }
+    }
+}
+
+/// Sends a key fetch; the SDK's dispatcher routes its answer to the context that sent it.
+pub fn dispatch(context: &dyn Context, callout: &Callout) -> Result<u32, String> {
+    let headers = vec![
+        (":method", "GET"),
+        (":scheme", callout.scheme),
+        (":path", callout.path.as_str()),
+        (":authority", callout.authority.as_str()),
+        ("accept", "application/json"),
+        ("user-agent", "auth0-wasm-filter"),
+    ];
+    let timeout = Duration::from_millis(callout.timeout_ms);
+    context
+        .dispatch_http_call(&callout.upstream, headers, None, vec![], timeout)
+        .map_err(|status| format!("callout to {} refused: {status:?}", callout.upstream))
+}
+
+/// Reads a key fetch's answer from the host and hands it to the core.
+pub fn answer_callout(w: &mut Worker, token: u32, body_size: usize) -> Outcome {
+    let status = headers::get(Map::CallResponseHeaders, ":status");
+    let cache_control = headers::get(Map::CallResponseHeaders, "cache-control");
+    let body = if body_size <= MAX_FETCH_BODY {
+        host::call_response_body(body_size).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let answer = Answer {
+        status: status.as_deref(),
+        cache_control: cache_control.as_deref(),
+        body_size,
+        body: &body,
+    };
+    let now = clock::now_ms(w.caps.host_time) / 1000;
+    let mut store = w.key_store();
+    let outcome = w.fetch.on_answer(
+        &mut w.gate,
+        store.as_mut().map(|s| s as &mut dyn SharedStore),
+        token,
+        &answer,
+        now,
+    );
+    if let Outcome::Finished { source, event } = &outcome {
+        w.report(*source, event, "");
+    }
+    outcome
+}
+
+impl Context for Filter {
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
+        let Some((request, waited_for)) = self.waiting.take() else {
+            return;
+        };
+        if waited_for != token {
+            self.waiting = Some((request, waited_for));
+            return;
+        }
+        let Some(worker) = self.worker.clone() else {
+            return;
+        };
+        let Ok(mut w) = worker.try_borrow_mut() else {
+            let _ = host::send_response(503, &[("retry-after", "1")], b"");
+            return;
+        };
+        match answer_callout(&mut w, token, body_size) {
+            Outcome::Next(callout) => {
+                self.fetch(&mut w, request, &callout, Mode::Resume);
+            }
+            Outcome::Finished { source, event } => {
+                if matches!(event, FetchEvent::Failed { .. }) {
+                    self.failed_source = Some(source);
+                }
+                let now_ms = clock::now_ms(w.caps.host_time);
+                let decision = w.decide(&request.view(), now_ms);
+                self.settle(&mut w, request, decision, Mode::Resume);
+            }
+            Outcome::Unknown => {
+                let now_ms = clock::now_ms(w.caps.host_time);
+                let decision = w.decide(&request.view(), now_ms);
+                self.settle(&mut w, request, decision, Mode::Resume);
+            }
+        }
+    }
+}
 
 impl HttpContext for Filter {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
@@ -74,58 +297,46 @@ impl HttpContext for Filter {
         let Ok(mut w) = worker.try_borrow_mut() else {
             return respond::reject_unconfigured();
         };
+        if w.config.forward.rewrites_request() && !w.header_changes_hold() {
+            return respond::deny(&w, &Denial::Internal);
+        }
         // Identity headers come only from this filter: drop any copy the client sent.
         for name in w.config.forward.managed_headers() {
             headers::set_request(name, None);
         }
         let request = read_request(w.config.dpop.trust_forwarded_headers);
-        let now_ms = clock::now_ms();
-        let mut decision = w.decide(&request.view(), now_ms);
-        if let Decision::NeedKeys { source, .. } = decision {
-            // Another worker may have fetched these keys already.
-            if w.sync_from_shared(source) {
-                decision = w.decide(&request.view(), now_ms);
-            }
-        }
-        match decision {
-            Decision::NeedKeys { source, reason } => {
-                let now = now_ms / 1000;
-                let waiter = Waiter {
-                    context_id: self.context_id,
+        let now_ms = clock::now_ms(w.caps.host_time);
+        if !w.caps.tick {
+            // No background refresh on this host: the request refreshes keys that are due.
+            if let Some(source) = w.fetch.refresh_due(&w.gate, now_ms / 1000) {
+                let due = Decision::NeedKeys {
                     source,
-                    since: now,
-                    request,
-                    nonce: self.nonce.clone(),
+                    reason: filter_core::jwks_cache::FetchReason::Refresh,
                 };
-                if !w.wait(waiter, reason, now) {
-                    let busy = Decision::Deny(Denial::Unavailable { retry_after: 1 });
-                    return respond::apply(&w, busy, Mode::Inline, &self.nonce);
-                }
-                if w.fetch_wanted {
-                    // Fetches belong to the root context, whose callouts outlive this request.
-                    let _ = hostcalls::set_tick_period(Duration::from_millis(1));
-                }
-                self.waiting = true;
-                Action::Pause
+                return self.settle(&mut w, request, due, Mode::Inline);
             }
-            other => respond::apply(&w, other, Mode::Inline, &self.nonce),
         }
+        let decision = w.decide(&request.view(), now_ms);
+        self.settle(&mut w, request, decision, Mode::Inline)
     }
 
     fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
         if let Some(nonce) = self.nonce.take() {
-            let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, "dpop-nonce", Some(&nonce));
+            let _ = host::set_header(Map::ResponseHeaders, "dpop-nonce", Some(nonce.as_bytes()));
         }
         Action::Continue
     }
 }
 
 impl Drop for Filter {
+    /// A request that went away while its callout was out: the callout's answer, if the host
+    /// still delivers it, is no longer awaited.
     fn drop(&mut self) {
-        if self.waiting {
-            if let Some(Ok(mut w)) = self.worker.as_ref().map(|w| w.try_borrow_mut()) {
-                w.forget(self.context_id);
-            }
+        let Some((_, token)) = self.waiting.take() else {
+            return;
+        };
+        if let Some(Ok(mut w)) = self.worker.as_ref().map(|w| w.try_borrow_mut()) {
+            w.fetch.forget(token);
         }
     }
 }

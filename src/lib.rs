@@ -1,10 +1,12 @@
 //! The proxy-wasm shell: moves bytes between the host and `filter_core`, which makes every
-//! decision. Root context: configuration, key fetching, ticks. Request context: read the
-//! request, ask the core, apply the answer.
+//! decision. Root context: configuration, host capabilities, background key refresh.
+//! Request context: read the request, ask the core, fetch keys when told to, apply the answer.
 
+mod capabilities;
 mod clock;
 mod filter;
 mod headers;
+mod host;
 mod metrics;
 mod plugin;
 mod respond;
@@ -12,5 +14,5 @@ mod worker;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Trace);
-    proxy_wasm::set_root_context(|context_id| Box::new(plugin::Plugin::new(context_id)));
+    proxy_wasm::set_root_context(|_| Box::<plugin::Plugin>::default());
 }}

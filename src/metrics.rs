@@ -1,8 +1,8 @@
-//! Envoy stats, defined once per worker VM. A host that refuses a metric leaves it undefined,
-//! and recording to it is skipped: statistics never fail a request.
+//! Statistics, defined once per worker VM. A host that refuses a metric leaves it undefined,
+//! and recording to it is skipped: statistics never fail a request. APISIX's host accepts
+//! the definitions and drops every value.
 
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::MetricType;
+use crate::host::{self, MetricKind};
 
 const PREFIX: &str = "auth0_wasm_filter";
 
@@ -42,30 +42,30 @@ pub struct Metrics {
     keys_in_use: Option<u32>,
 }
 
-fn define(kind: MetricType, name: &str) -> Option<u32> {
-    hostcalls::define_metric(kind, &format!("{PREFIX}.{name}")).ok()
+fn define(kind: MetricKind, name: &str) -> Option<u32> {
+    host::define_metric(kind, &format!("{PREFIX}.{name}")).ok()
 }
 
 impl Metrics {
     pub fn define() -> Metrics {
         let mut denied = [None; 8];
         for (slot, name) in denied.iter_mut().zip(DENY_NAMES) {
-            *slot = define(MetricType::Counter, &format!("denied.{name}"));
+            *slot = define(MetricKind::Counter, &format!("denied.{name}"));
         }
         Metrics {
-            allowed: define(MetricType::Counter, "allowed"),
-            public: define(MetricType::Counter, "public"),
-            cors_preflight: define(MetricType::Counter, "cors_preflight"),
+            allowed: define(MetricKind::Counter, "allowed"),
+            public: define(MetricKind::Counter, "public"),
+            cors_preflight: define(MetricKind::Counter, "cors_preflight"),
             denied,
-            key_fetch_ok: define(MetricType::Counter, "jwks_fetch.success"),
-            key_fetch_failed: define(MetricType::Counter, "jwks_fetch.failure"),
-            keys_in_use: define(MetricType::Gauge, "jwks_keys"),
+            key_fetch_ok: define(MetricKind::Counter, "jwks_fetch.success"),
+            key_fetch_failed: define(MetricKind::Counter, "jwks_fetch.failure"),
+            keys_in_use: define(MetricKind::Gauge, "jwks_keys"),
         }
     }
 
     fn bump(id: Option<u32>) {
         if let Some(id) = id {
-            let _ = hostcalls::increment_metric(id, 1);
+            host::increment_metric(id, 1);
         }
     }
 
@@ -86,12 +86,16 @@ impl Metrics {
     }
 
     pub fn key_fetch(&self, ok: bool) {
-        Self::bump(if ok { self.key_fetch_ok } else { self.key_fetch_failed })
+        Self::bump(if ok {
+            self.key_fetch_ok
+        } else {
+            self.key_fetch_failed
+        })
     }
 
     pub fn keys_in_use(&self, count: usize) {
         if let Some(id) = self.keys_in_use {
-            let _ = hostcalls::record_metric(id, count as u64);
+            host::record_metric(id, u64::try_from(count).unwrap_or(u64::MAX));
         }
     }
 }

@@ -1,166 +1,125 @@
-//! The root context: parses the configuration once, owns the worker state, fetches keys
-//! (prefetch on the tick, on demand for waiting requests) and decides waiting requests when
-//! keys arrive.
+//! The root context: parses the configuration once, finds what the host offers, owns the
+//! worker state, and on hosts with a tick refreshes keys in the background. It never answers
+//! or resumes a request: requests continue from their own contexts.
 
+use crate::capabilities::Capabilities;
 use crate::clock;
-use crate::filter::Filter;
+use crate::filter::{self, Filter};
+use crate::host;
 use crate::metrics::Metrics;
-use crate::respond::{self, Mode, ResponseNonce};
-use crate::worker::Worker;
-use filter_core::authorize::Decision;
-use filter_core::config;
-use filter_core::rejection::Denial;
+use crate::worker::{HostStore, Worker};
+use filter_core::config::{self, Config, ReplayScope};
+use filter_core::key_fetch::{Outcome, Purpose};
+use filter_core::shared::{self, SharedStore};
 use log::{error, info};
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{BufferType, ContextType};
+use proxy_wasm::types::ContextType;
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Duration;
 
-/// Background work (refresh, sharing between workers, stalled requests) runs this often.
-const TICK: Duration = Duration::from_secs(1);
-/// A request that needs a fetch asks for the next tick this soon.
-const URGENT_TICK: Duration = Duration::from_millis(1);
-/// While requests wait for keys, the tick looks for the outcome this often.
-const WAITING_TICK: Duration = Duration::from_millis(20);
-
+#[derive(Default)]
 pub struct Plugin {
-    context_id: u32,
     worker: Option<Rc<RefCell<Worker>>>,
+    /// The tick period is set once per root context (Kong's host traps on a second call).
+    tick_set: bool,
 }
 
-impl Plugin {
-    pub fn new(context_id: u32) -> Plugin {
-        Plugin { context_id, worker: None }
-    }
-
-    /// Decides every request waiting on `source` again, now that its fetch ended.
-    fn wake(&self, source: usize) {
-        let Some(worker) = &self.worker else { return };
-        let now_ms = clock::now_ms();
-        let decided: Vec<(u32, Decision, ResponseNonce)> = match worker.try_borrow_mut() {
-            Ok(mut w) => {
-                let waiters = w.take_waiters(source);
-                waiters
-                    .into_iter()
-                    .map(|waiter| {
-                        let decision = match w.decide(&waiter.request.view(), now_ms) {
-                            // Keys were just fetched (or failed): asking again now would loop.
-                            Decision::NeedKeys { .. } => Decision::Deny(Denial::Unavailable { retry_after: 1 }),
-                            other => other,
-                        };
-                        (waiter.context_id, decision, waiter.nonce)
-                    })
-                    .collect()
-            }
-            Err(_) => return,
-        };
-        self.resume_all(decided);
-    }
-
-    fn resume_all(&self, decided: Vec<(u32, Decision, ResponseNonce)>) {
-        let Some(worker) = &self.worker else { return };
-        for (context_id, decision, nonce) in decided {
-            // A request whose client went away is gone from the host; skip it.
-            if hostcalls::set_effective_context(context_id).is_err() {
-                continue;
-            }
-            if let Ok(w) = worker.try_borrow() {
-                respond::apply(&w, decision, Mode::Resume, &nonce);
-            }
-        }
-        let _ = hostcalls::set_effective_context(self.context_id);
-    }
-}
-
-/// Follows the host's log level, so messages Envoy would drop are not even formatted (a
-/// denial's debug line would otherwise cost every refused request).
-fn follow_host_log_level() {
-    if let Ok(level) = hostcalls::get_log_level() {
-        proxy_wasm::set_log_level(level);
-    }
+/// Why `config` cannot run on a host with `caps`, if it cannot.
+fn refusal(config: &Config, caps: &Capabilities) -> Option<&'static str> {
+    let dpop = &config.dpop;
+    let shared_replay =
+        dpop.enabled && dpop.replay_check && dpop.replay_scope == ReplayScope::Shared;
+    (shared_replay && !caps.shared_data).then_some(
+        "DPoP replay detection across workers needs the host's shared data, which this host does not \
+         provide; set \"dpop_replay_scope\": \"worker\" to remember proofs per worker instead",
+    )
 }
 
 impl Context for Plugin {
-    fn on_http_call_response(&mut self, token_id: u32, _headers: usize, body_size: usize, _trailers: usize) {
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
         let Some(worker) = &self.worker else { return };
-        let now = clock::now();
-        let outcome = match worker.try_borrow_mut() {
-            Ok(mut w) => w.on_fetch_response(token_id, body_size, now),
-            Err(_) => return,
-        };
-        if let crate::worker::FetchOutcome::Finished { source } = outcome {
-            self.wake(source);
+        if let Ok(mut w) = worker.try_borrow_mut() {
+            let w = &mut *w;
+            // A background fetch: nobody waits for it, and its JWKS request (after discovery)
+            // goes out on the next tick rather than from here.
+            let outcome = filter::answer_callout(w, token, body_size);
+            debug_assert!(!matches!(outcome, Outcome::Next(_)));
         }
     }
 }
 
 impl RootContext for Plugin {
     fn on_configure(&mut self, _size: usize) -> bool {
-        follow_host_log_level();
-        let bytes = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        match config::parse(&bytes) {
-            Ok(config) => {
-                if config.dpop.enabled && config.dpop.replay_check {
-                    crate::worker::create_replay_slots();
-                }
-                let worker = Worker::new(Rc::new(config), Metrics::define());
-                self.worker = Some(Rc::new(RefCell::new(worker)));
-                let _ = hostcalls::set_tick_period(URGENT_TICK);
-                info!("configuration loaded");
-                true
-            }
+        let bytes = host::plugin_configuration().unwrap_or_default();
+        let config = match config::parse(&bytes) {
+            Ok(config) => config,
             Err(e) => {
                 error!("invalid plugin configuration: {e}");
-                false
+                return false;
             }
+        };
+        let caps = Capabilities::probe(!self.tick_set);
+        self.tick_set = true;
+        if let Some(why) = refusal(&config, &caps) {
+            error!("configuration refused: {why}");
+            return false;
         }
+        let dpop = &config.dpop;
+        if dpop.enabled && dpop.replay_check && dpop.replay_scope == ReplayScope::Shared {
+            shared::create_replay_slots(&mut HostStore);
+        }
+        let worker = Worker::new(Rc::new(config), caps, Metrics::define());
+        self.worker = Some(Rc::new(RefCell::new(worker)));
+        info!("configuration loaded");
+        true
     }
 
     fn on_tick(&mut self) {
-        follow_host_log_level();
-        let Some(worker) = &self.worker else { return };
-        let now = clock::now();
-        let mut changed = Vec::new();
-        let stalled = match worker.try_borrow_mut() {
-            Ok(mut w) => {
-                for source in 0..w.source_count() {
-                    if w.sync_from_shared(source) {
-                        changed.push(source);
-                    }
-                }
-                changed.extend(w.adopt_failures_elsewhere(now));
-                w.fetch_wanted = false;
-                for (source, reason) in w.sources_to_fetch(now) {
-                    w.start_fetch(source, reason, now);
-                }
-                w.keys_gauge(now);
-                let skew = w.config.clock_skew;
-                w.gate.tokens.purge_expired(skew, now);
-                let stalled = w.take_stalled(now);
-                // Requests waiting on another worker's fetch learn its outcome on the tick.
-                let period = if w.has_waiters() { WAITING_TICK } else { TICK };
-                let _ = hostcalls::set_tick_period(period);
-                stalled
-            }
-            Err(_) => return,
+        let Some(worker) = self.worker.clone() else {
+            return;
         };
-        for source in changed {
-            self.wake(source);
+        let Ok(mut guard) = worker.try_borrow_mut() else {
+            return;
+        };
+        let w = &mut *guard;
+        let now = clock::now_ms(w.caps.host_time) / 1000;
+        let mut store = w.key_store();
+        let callouts = w.fetch.on_tick(
+            &mut w.gate,
+            store.as_mut().map(|s| s as &mut dyn SharedStore),
+            now,
+        );
+        for callout in callouts {
+            match filter::dispatch(self, &callout) {
+                Ok(token) => w
+                    .fetch
+                    .dispatched(token, &callout, Purpose::Background, now),
+                Err(why) => {
+                    let mut store = w.key_store();
+                    let event = w.fetch.dispatch_failed(
+                        &mut w.gate,
+                        store.as_mut().map(|s| s as &mut dyn SharedStore),
+                        &callout,
+                        Purpose::Background,
+                        now,
+                    );
+                    w.report(callout.source, &event, &format!(" ({why})"));
+                }
+            }
         }
-        let stalled = stalled
-            .into_iter()
-            .map(|w| (w.context_id, Decision::Deny(Denial::Unavailable { retry_after: 1 }), w.nonce))
-            .collect();
-        self.resume_all(stalled);
+        w.keys_gauge(now);
+        let skew = w.config.clock_skew;
+        w.gate.tokens.purge_expired(skew, now);
     }
 
-    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Filter::new(context_id, self.worker.clone())))
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Filter::new(self.worker.clone())))
     }
 
     fn get_type(&self) -> Option<ContextType> {

@@ -1,33 +1,14 @@
-//! Applies a decision to the current request: identity headers and continue, or the
-//! rejection the core rendered.
+//! Applies a decision to the current request, always from that request's own context:
+//! identity headers and continue, or the rejection the core rendered.
 
 use crate::headers;
+use crate::host;
 use crate::metrics::DenyReason;
 use crate::worker::Worker;
 use filter_core::authorize::{Decision, PassReason};
 use filter_core::rejection::{self, Denial};
 use log::debug;
-use proxy_wasm::hostcalls;
 use proxy_wasm::types::Action;
-use std::cell::RefCell;
-use std::rc::Rc;
-
-/// The `DPoP-Nonce` a request's successful response must carry, shared between the request
-/// context and, while it waits for keys, the root context that decides it.
-#[derive(Debug, Clone, Default)]
-pub struct ResponseNonce(Rc<RefCell<Option<String>>>);
-
-impl ResponseNonce {
-    fn set(&self, nonce: String) {
-        if let Ok(mut slot) = self.0.try_borrow_mut() {
-            *slot = Some(nonce);
-        }
-    }
-
-    pub fn take(&self) -> Option<String> {
-        self.0.try_borrow_mut().ok().and_then(|mut slot| slot.take())
-    }
-}
 
 /// Whether the request is inside its own headers callback, or paused and resumed later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +17,13 @@ pub enum Mode {
     Resume,
 }
 
-pub fn apply(worker: &Worker, decision: Decision, mode: Mode, nonce: &ResponseNonce) -> Action {
+/// Applies `decision`; a `DPoP-Nonce` the response must carry goes to `nonce`.
+pub fn apply(
+    worker: &Worker,
+    decision: Decision,
+    mode: Mode,
+    nonce: &mut Option<String>,
+) -> Action {
     let config = &worker.config;
     match decision {
         Decision::Pass(PassReason::PublicRoute) => {
@@ -55,33 +42,44 @@ pub fn apply(worker: &Worker, decision: Decision, mode: Mode, nonce: &ResponseNo
                 headers::set_request("authorization", None);
                 headers::set_request("dpop", None);
             }
-            if let Some(next) = allowed.next_nonce {
-                nonce.set(next);
+            if allowed.next_nonce.is_some() {
+                *nonce = allowed.next_nonce;
             }
             worker.metrics.allowed();
             proceed(mode)
         }
         Decision::Deny(denial) => deny(worker, &denial),
-        Decision::NeedKeys { .. } => deny(worker, &Denial::Unavailable { retry_after: 1 }),
+        Decision::NeedKeys { .. } => deny(worker, &UNAVAILABLE),
     }
 }
 
+/// The answer while keys cannot be had right now.
+pub const UNAVAILABLE: Denial = Denial::Unavailable { retry_after: 1 };
+
 fn proceed(mode: Mode) -> Action {
     if mode == Mode::Resume {
-        let _ = hostcalls::resume_http_request();
+        let _ = host::resume_request();
     }
     Action::Continue
 }
 
-fn deny(worker: &Worker, denial: &Denial) -> Action {
+pub fn deny(worker: &Worker, denial: &Denial) -> Action {
     worker.metrics.denied(reason(denial));
-    debug!("request denied: {}: {}", denial.code(), denial.description());
+    debug!(
+        "request denied: {}: {}",
+        denial.code(),
+        denial.description()
+    );
     send(&rejection::render(denial, &worker.config.challenge()))
 }
 
 fn send(response: &rejection::Response) -> Action {
-    let headers: Vec<(&str, &str)> = response.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let _ = hostcalls::send_http_response(u32::from(response.status), headers, Some(response.body.as_bytes()));
+    let headers: Vec<(&str, &str)> = response
+        .headers
+        .iter()
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect();
+    let _ = host::send_response(response.status, &headers, response.body.as_bytes());
     Action::Pause
 }
 

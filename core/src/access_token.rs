@@ -5,8 +5,8 @@
 use crate::algorithm::Algorithm;
 use crate::config::Config;
 use crate::jwk::Jwk;
-use crate::jws::{self, JwsError};
 use crate::jwks_cache::{FetchReason, Lookup};
+use crate::jws::{self, JwsError};
 use crate::scope;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -63,7 +63,9 @@ impl fmt::Display for TokenError {
         match self {
             TokenError::Malformed(e) => write!(f, "Malformed token: {e}"),
             TokenError::AlgorithmNotAllowed => f.write_str("Token algorithm is not allowed"),
-            TokenError::UnsupportedCritical => f.write_str("Token has an unsupported critical header parameter"),
+            TokenError::UnsupportedCritical => {
+                f.write_str("Token has an unsupported critical header parameter")
+            }
             TokenError::WrongType => f.write_str("Token type is not an access token"),
             TokenError::MissingKid => f.write_str("Token header has no key ID"),
             TokenError::UnknownIssuer => f.write_str("Invalid issuer"),
@@ -86,9 +88,14 @@ impl fmt::Display for TokenError {
 pub enum Rejected {
     Invalid(TokenError),
     /// Keys of `source` must be fetched before the token can be judged.
-    NeedKeys { source: usize, reason: FetchReason },
+    NeedKeys {
+        source: usize,
+        reason: FetchReason,
+    },
     /// No keys can be had for `source` until `retry_after` seconds have passed.
-    Unavailable { retry_after: u64 },
+    Unavailable {
+        retry_after: u64,
+    },
 }
 
 impl From<TokenError> for Rejected {
@@ -97,7 +104,12 @@ impl From<TokenError> for Rejected {
     }
 }
 
-pub fn verify(token: &str, config: &Config, keys: &dyn KeyStore, now: u64) -> Result<VerifiedToken, Rejected> {
+pub fn verify(
+    token: &str,
+    config: &Config,
+    keys: &dyn KeyStore,
+    now: u64,
+) -> Result<VerifiedToken, Rejected> {
     let jws = jws::decode(token).map_err(TokenError::Malformed)?;
     let header = &jws.header;
 
@@ -110,14 +122,20 @@ pub fn verify(token: &str, config: &Config, keys: &dyn KeyStore, now: u64) -> Re
         }
     }
     if let Some(typ) = &header.typ {
-        if !ACCESS_TOKEN_TYPES.iter().any(|t| typ.eq_ignore_ascii_case(t)) {
+        if !ACCESS_TOKEN_TYPES
+            .iter()
+            .any(|t| typ.eq_ignore_ascii_case(t))
+        {
             return Err(TokenError::WrongType.into());
         }
     }
     let kid = header.kid.as_deref().ok_or(TokenError::MissingKid)?;
 
     let claims = &jws.claims;
-    let iss = claims.get("iss").and_then(Value::as_str).ok_or(TokenError::UnknownIssuer)?;
+    let iss = claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .ok_or(TokenError::UnknownIssuer)?;
     let source = config
         .issuers
         .iter()
@@ -128,19 +146,29 @@ pub fn verify(token: &str, config: &Config, keys: &dyn KeyStore, now: u64) -> Re
     let jwk = match keys.lookup(source, kid, now) {
         Lookup::Found(jwk) => jwk,
         Lookup::UnknownKid { may_refetch: true } => {
-            return Err(Rejected::NeedKeys { source, reason: FetchReason::UnknownKid })
+            return Err(Rejected::NeedKeys {
+                source,
+                reason: FetchReason::UnknownKid,
+            })
         }
         Lookup::UnknownKid { may_refetch: false } => return Err(TokenError::UnknownKid.into()),
         Lookup::NoKeys { wait: true, .. } => {
-            return Err(Rejected::NeedKeys { source, reason: FetchReason::Refresh })
+            return Err(Rejected::NeedKeys {
+                source,
+                reason: FetchReason::Refresh,
+            })
         }
-        Lookup::NoKeys { wait: false, retry_after } => return Err(Rejected::Unavailable { retry_after }),
+        Lookup::NoKeys {
+            wait: false,
+            retry_after,
+        } => return Err(Rejected::Unavailable { retry_after }),
     };
     verify_signature(&jws, jwk, alg)?;
 
     check_audience(claims, &config.audiences)?;
     let expires_at = check_times(claims, config.clock_skew, now)?;
-    let scopes = scope::granted(claims, &config.scope_claims).map_err(|_| TokenError::InvalidScopeClaim)?;
+    let scopes =
+        scope::granted(claims, &config.scope_claims).map_err(|_| TokenError::InvalidScopeClaim)?;
 
     Ok(VerifiedToken {
         claims: jws.claims.clone(),
@@ -155,7 +183,8 @@ fn verify_signature(jws: &jws::Jws<'_>, jwk: &Jwk, alg: Algorithm) -> Result<(),
     if !jwk.fits(alg) {
         return Err(TokenError::KeyAlgorithmMismatch);
     }
-    jws.verify(jwk.key(), alg).map_err(|_| TokenError::BadSignature)
+    jws.verify(jwk.key(), alg)
+        .map_err(|_| TokenError::BadSignature)
 }
 
 fn check_audience(claims: &Map<String, Value>, audiences: &[String]) -> Result<(), TokenError> {
@@ -201,7 +230,10 @@ fn check_times(claims: &Map<String, Value>, skew: u64, now: u64) -> Result<u64, 
 }
 
 /// A NumericDate claim (RFC 7519 §2) as whole seconds; fractions are truncated.
-pub fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<u64>, TokenError> {
+pub fn numeric_date(
+    claims: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<u64>, TokenError> {
     match claims.get(name) {
         None => Ok(None),
         Some(Value::Number(n)) => {

@@ -91,7 +91,9 @@ mod tests {
 
     #[test]
     fn none_hmac_and_wrong_case_are_unknown() {
-        for name in ["none", "None", "HS256", "HS384", "HS512", "rs256", "ES512", ""] {
+        for name in [
+            "none", "None", "HS256", "HS384", "HS512", "rs256", "ES512", "",
+        ] {
             assert_eq!(Algorithm::from_name(name), None, "{name}");
         }
     }

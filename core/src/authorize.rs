@@ -4,11 +4,11 @@
 //! applies the [`Decision`]; `NeedKeys` means "fetch these keys, then ask again".
 
 use crate::access_token::{self, Rejected, VerifiedToken};
-use crate::config::Config;
+use crate::config::{Config, KeySource};
 use crate::crypto;
 use crate::dpop::{self, ForwardedHeaders, ProofError, ProofTarget};
 use crate::extract::{self, Credentials, DpopHeader};
-use crate::jwks_cache::{FetchReason, KeyCache, Lookup};
+use crate::jwks_cache::{CachePolicy, FetchReason, KeyCache, Lookup};
 use crate::nonce::{NonceCheck, Nonces};
 use crate::proof_keys::ProofKeys;
 use crate::rejection::{Denial, Scheme};
@@ -57,7 +57,10 @@ pub enum Decision {
     /// A valid token: let the request through with its identity headers.
     Allow(Allowed),
     Deny(Denial),
-    NeedKeys { source: usize, reason: FetchReason },
+    NeedKeys {
+        source: usize,
+        reason: FetchReason,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,19 +109,47 @@ impl Gate {
         }
     }
 
+    /// A gate for `config` with its inline keys installed and every fetched source empty.
+    pub fn from_config(config: Rc<Config>) -> Gate {
+        let policy = CachePolicy {
+            ttl: config.jwks_cache_ttl,
+            min_refresh_interval: config.jwks_min_refresh_interval,
+            max_stale: config.jwks_max_stale,
+            // Discovery, then the JWKS, each within the callout timeout.
+            fetch_lease: (2 * config.http_timeout_ms).div_ceil(1000) + 1,
+        };
+        let mut keys = KeyCache::new(config.key_sources.len(), policy);
+        for (index, source) in config.key_sources.iter().enumerate() {
+            if let KeySource::Inline(set) = source {
+                keys.install_static(index, Rc::new(set.clone()));
+            }
+        }
+        Gate::new(config, keys)
+    }
+
     /// Keys of `source` changed: tokens they vouched for must be checked again.
     pub fn keys_changed(&mut self, source: usize) {
         self.tokens.purge_source(source);
     }
 
-    pub fn authorize(&mut self, req: &RequestView<'_>, replay: &mut dyn ReplayStore, now_ms: u64) -> Decision {
+    pub fn authorize(
+        &mut self,
+        req: &RequestView<'_>,
+        replay: &mut dyn ReplayStore,
+        now_ms: u64,
+    ) -> Decision {
         match self.decide(req, replay, now_ms) {
             Ok(decision) | Err(decision) => decision,
         }
     }
 
     /// `Err` carries an early answer so each step can use `?`.
-    fn decide(&mut self, req: &RequestView<'_>, replay: &mut dyn ReplayStore, now_ms: u64) -> Result<Decision, Decision> {
+    fn decide(
+        &mut self,
+        req: &RequestView<'_>,
+        replay: &mut dyn ReplayStore,
+        now_ms: u64,
+    ) -> Result<Decision, Decision> {
         let config = Rc::clone(&self.config);
         if config.bypass_cors_preflight && req.cors_preflight {
             return Ok(Decision::Pass(PassReason::CorsPreflight));
@@ -131,21 +162,35 @@ impl Gate {
         let (scheme, allowed) = match extract::credentials(req.authorization) {
             Credentials::Missing => return Err(deny(Denial::NoCredentials)),
             Credentials::Multiple => {
-                return Err(invalid_request(Scheme::Bearer, "Multiple credentials are not allowed"))
+                return Err(invalid_request(
+                    Scheme::Bearer,
+                    "Multiple credentials are not allowed",
+                ))
             }
             Credentials::Bearer(token) => (Scheme::Bearer, self.bearer(token, req, now)?),
             Credentials::DPoP(token) => (Scheme::DPoP, self.dpop(token, req, replay, now_ms)?),
         };
         if !scope::satisfies(&allowed.token.scopes, required_scopes) {
-            return Err(deny(Denial::InsufficientScope { scheme, scopes: required_scopes.join(" ") }));
+            return Err(deny(Denial::InsufficientScope {
+                scheme,
+                scopes: required_scopes.join(" "),
+            }));
         }
         Ok(Decision::Allow(allowed))
     }
 
-    fn bearer(&mut self, token: &str, req: &RequestView<'_>, now: u64) -> Result<Allowed, Decision> {
+    fn bearer(
+        &mut self,
+        token: &str,
+        req: &RequestView<'_>,
+        now: u64,
+    ) -> Result<Allowed, Decision> {
         let dpop = &self.config.dpop;
         if dpop.required {
-            return Err(invalid_request(Scheme::Bearer, "DPoP-bound access token is required"));
+            return Err(invalid_request(
+                Scheme::Bearer,
+                "DPoP-bound access token is required",
+            ));
         }
         let verified = self.access_token(token, Scheme::Bearer, now)?;
         if self.config.dpop.enabled {
@@ -156,10 +201,19 @@ impl Gate {
                 return Err(invalid_request(Scheme::Bearer, dpop::PROOF_ON_BEARER));
             }
         }
-        Ok(Allowed { token: verified, next_nonce: None })
+        Ok(Allowed {
+            token: verified,
+            next_nonce: None,
+        })
     }
 
-    fn dpop(&mut self, token: &str, req: &RequestView<'_>, replay: &mut dyn ReplayStore, now_ms: u64) -> Result<Allowed, Decision> {
+    fn dpop(
+        &mut self,
+        token: &str,
+        req: &RequestView<'_>,
+        replay: &mut dyn ReplayStore,
+        now_ms: u64,
+    ) -> Result<Allowed, Decision> {
         let config = Rc::clone(&self.config);
         let policy = &config.dpop;
         if !policy.enabled {
@@ -169,20 +223,29 @@ impl Gate {
         let lines: Vec<&str> = req.dpop.iter().map(String::as_str).collect();
         let proof = match extract::dpop_proof(&lines) {
             DpopHeader::One(proof) => proof,
-            DpopHeader::Absent => return Err(invalid_request(Scheme::DPoP, "DPoP proof is missing")),
+            DpopHeader::Absent => {
+                return Err(invalid_request(Scheme::DPoP, "DPoP proof is missing"))
+            }
             DpopHeader::Multiple => return Err(invalid_proof(ProofError::Multiple)),
         };
         let proof = dpop::decode_proof(proof).map_err(invalid_proof)?;
 
         let verified = self.access_token(token, Scheme::DPoP, now)?;
-        let jkt = dpop::confirmation(&verified.claims).map_err(|e| invalid_token(Scheme::DPoP, e))?;
+        let jkt =
+            dpop::confirmation(&verified.claims).map_err(|e| invalid_token(Scheme::DPoP, e))?;
 
         let forwarded = policy.trust_forwarded_headers.then(|| {
-            ForwardedHeaders::from_headers(req.forwarded.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+            ForwardedHeaders::from_headers(
+                req.forwarded.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+            )
         });
         let url = dpop::request_url(req.scheme, req.authority, req.path, forwarded.as_ref());
-        let target = ProofTarget { method: req.method, url: url.as_deref() };
-        let proven = dpop::verify_proof(&proof, &mut self.proof_keys, &target, token, policy, now).map_err(invalid_proof)?;
+        let target = ProofTarget {
+            method: req.method,
+            url: url.as_deref(),
+        };
+        let proven = dpop::verify_proof(&proof, &mut self.proof_keys, &target, token, policy, now)
+            .map_err(invalid_proof)?;
 
         let mut next_nonce = None;
         let nonces = match &self.nonces {
@@ -195,7 +258,10 @@ impl Gate {
                 NonceCheck::Valid { refresh } => next_nonce = refresh.then(|| nonces.issue(now_ms)),
                 other => {
                     let description = other.description().unwrap_or("DPoP proof nonce is invalid");
-                    return Err(deny(Denial::UseDpopNonce { description: description.into(), nonce: nonces.issue(now_ms) }));
+                    return Err(deny(Denial::UseDpopNonce {
+                        description: description.into(),
+                        nonce: nonces.issue(now_ms),
+                    }));
                 }
             }
         }
@@ -204,20 +270,33 @@ impl Gate {
             match replay.record(hash, replay::remember_until(proven.iat, policy), now) {
                 Ok(()) => {}
                 Err(ReplayError::Replayed) => return Err(invalid_proof(ProofError::Replayed)),
-                Err(ReplayError::Full { retry_after }) => return Err(deny(Denial::Unavailable { retry_after })),
+                Err(ReplayError::Full { retry_after }) => {
+                    return Err(deny(Denial::Unavailable { retry_after }))
+                }
             }
         }
         dpop::check_binding(jkt, &proven).map_err(|e| invalid_token(Scheme::DPoP, e))?;
-        Ok(Allowed { token: verified, next_nonce })
+        Ok(Allowed {
+            token: verified,
+            next_nonce,
+        })
     }
 
     /// The access token, from the verified-token cache or checked in full and then cached.
     /// A cached token still needs its key to be usable now: keys past `jwks_max_stale` vouch
     /// for nothing, cached or not.
-    fn access_token(&mut self, token: &str, scheme: Scheme, now: u64) -> Result<Rc<VerifiedToken>, Decision> {
+    fn access_token(
+        &mut self,
+        token: &str,
+        scheme: Scheme,
+        now: u64,
+    ) -> Result<Rc<VerifiedToken>, Decision> {
         let hash = crypto::sha256(token.as_bytes());
         if let Some(hit) = self.tokens.get(&hash, self.config.clock_skew, now) {
-            if matches!(self.keys.lookup(hit.source, &hit.kid, now), Lookup::Found(_)) {
+            if matches!(
+                self.keys.lookup(hit.source, &hit.kid, now),
+                Lookup::Found(_)
+            ) {
                 return Ok(hit);
             }
         }
@@ -228,8 +307,12 @@ impl Gate {
                 Ok(verified)
             }
             Err(Rejected::Invalid(e)) => Err(invalid_token(scheme, e)),
-            Err(Rejected::NeedKeys { source, reason }) => Err(Decision::NeedKeys { source, reason }),
-            Err(Rejected::Unavailable { retry_after }) => Err(deny(Denial::Unavailable { retry_after })),
+            Err(Rejected::NeedKeys { source, reason }) => {
+                Err(Decision::NeedKeys { source, reason })
+            }
+            Err(Rejected::Unavailable { retry_after }) => {
+                Err(deny(Denial::Unavailable { retry_after }))
+            }
         }
     }
 }
@@ -239,13 +322,21 @@ fn deny(denial: Denial) -> Decision {
 }
 
 fn invalid_request(scheme: Scheme, description: &'static str) -> Decision {
-    deny(Denial::InvalidRequest { scheme, description: description.into() })
+    deny(Denial::InvalidRequest {
+        scheme,
+        description: description.into(),
+    })
 }
 
 fn invalid_token(scheme: Scheme, error: impl std::fmt::Display) -> Decision {
-    deny(Denial::InvalidToken { scheme, description: error.to_string().into() })
+    deny(Denial::InvalidToken {
+        scheme,
+        description: error.to_string().into(),
+    })
 }
 
 fn invalid_proof(error: ProofError) -> Decision {
-    deny(Denial::InvalidDpopProof { description: error.description() })
+    deny(Denial::InvalidDpopProof {
+        description: error.description(),
+    })
 }

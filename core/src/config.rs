@@ -93,8 +93,21 @@ pub struct DpopConfig {
     pub iat_offset: u64,
     pub algorithms: Vec<Algorithm>,
     pub replay_check: bool,
+    pub replay_scope: ReplayScope,
     pub nonce: Option<NonceConfig>,
     pub trust_forwarded_headers: bool,
+}
+
+/// Where proofs already seen are remembered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplayScope {
+    /// In the host's shared data: a proof is accepted once by all workers of the gateway.
+    /// A host without shared data cannot give this, and refuses the configuration.
+    Shared,
+    /// In each worker's memory: a proof can be accepted once per worker. For hosts without
+    /// shared data, chosen knowingly.
+    Worker,
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -208,6 +221,7 @@ struct RawConfig {
     dpop_iat_offset: Option<u64>,
     dpop_algorithms: Option<Vec<String>>,
     dpop_replay_check: Option<bool>,
+    dpop_replay_scope: Option<ReplayScope>,
     dpop_nonce: Option<RawNonce>,
     trust_forwarded_headers: Option<bool>,
 }
@@ -417,6 +431,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             &[Algorithm::ES256],
         )?,
         replay_check: raw.dpop_replay_check.unwrap_or(true),
+        replay_scope: raw.dpop_replay_scope.unwrap_or(ReplayScope::Shared),
         nonce,
         trust_forwarded_headers: raw.trust_forwarded_headers.unwrap_or(false),
     };
@@ -1114,6 +1129,7 @@ mod tests {
                 iat_offset: 300,
                 algorithms: vec![Algorithm::ES256],
                 replay_check: true,
+                replay_scope: ReplayScope::Shared,
                 nonce: None,
                 trust_forwarded_headers: false,
             }
@@ -1161,6 +1177,7 @@ mod tests {
             "dpop_iat_offset": 60,
             "dpop_algorithms": ["ES384", "EdDSA", "ES256"],
             "dpop_replay_check": false,
+            "dpop_replay_scope": "worker",
             "dpop_nonce": {"secret": SECRET_32, "lifetime_seconds": 120},
             "trust_forwarded_headers": true
         }))
@@ -1268,6 +1285,7 @@ mod tests {
                 iat_offset: 60,
                 algorithms: vec![Algorithm::ES384, Algorithm::EdDSA, Algorithm::ES256],
                 replay_check: false,
+                replay_scope: ReplayScope::Worker,
                 nonce: Some(NonceConfig {
                     secret: (0u8..32).collect(),
                     lifetime: 120

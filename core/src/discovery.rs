@@ -25,7 +25,9 @@ impl fmt::Display for DiscoveryError {
             DiscoveryError::NotJson => "discovery document is not a JSON object",
             DiscoveryError::IssuerMismatch => "discovery document names another issuer",
             DiscoveryError::MissingJwksUri => "discovery document has no jwks_uri",
-            DiscoveryError::BadJwksUri => "discovery document's jwks_uri is not an absolute http(s) URL",
+            DiscoveryError::BadJwksUri => {
+                "discovery document's jwks_uri is not an absolute http(s) URL"
+            }
         })
     }
 }
@@ -61,9 +63,16 @@ mod tests {
 
     #[test]
     fn refuses_other_issuer_even_without_trailing_slash() {
-        for issuer in ["https://tenant.example.com", "https://evil.example.com/", ""] {
+        for issuer in [
+            "https://tenant.example.com",
+            "https://evil.example.com/",
+            "",
+        ] {
             let doc = format!(r#"{{"issuer":"{issuer}","jwks_uri":"https://k.example.com/j"}}"#);
-            assert_eq!(jwks_uri(doc.as_bytes(), ISSUER).err(), Some(DiscoveryError::IssuerMismatch));
+            assert_eq!(
+                jwks_uri(doc.as_bytes(), ISSUER).err(),
+                Some(DiscoveryError::IssuerMismatch)
+            );
         }
     }
 

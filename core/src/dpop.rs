@@ -749,6 +749,7 @@ j+CGlKkXb5ozdy3FNL7x8PV+
                 Algorithm::PS256,
             ],
             replay_check: true,
+            replay_scope: crate::config::ReplayScope::Shared,
             nonce: None,
             trust_forwarded_headers: false,
         }

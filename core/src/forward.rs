@@ -223,6 +223,13 @@ impl Forward {
         &self.managed
     }
 
+    /// Whether the filter changes request headers at all (adds identity headers, removes
+    /// forged copies of them, or strips credentials): only then must the host apply such
+    /// changes to what it proxies.
+    pub fn rewrites_request(&self) -> bool {
+        !self.managed.is_empty() || self.strip_authorization
+    }
+
     /// Whether to remove `Authorization` (and `DPoP`) before forwarding an allowed request.
     pub fn strip_authorization(&self) -> bool {
         self.strip_authorization

@@ -12,14 +12,14 @@ use std::rc::Rc;
 /// Longest pause between two attempts while a source keeps failing.
 pub const MAX_BACKOFF_SECONDS: u64 = 8;
 
-/// How long the cache may wait for keys before it answers 503 while a fetch is in flight.
-pub const FETCH_STALL_SECONDS: u64 = 30;
-
 #[derive(Debug, Clone, Copy)]
 pub struct CachePolicy {
     pub ttl: u64,
     pub min_refresh_interval: u64,
     pub max_stale: u64,
+    /// The longest a fetch can take (discovery, then JWKS, each with its timeout): a fetch
+    /// started longer ago than this is over, whether or not anyone heard how it ended.
+    pub fetch_lease: u64,
 }
 
 /// A key set that was fetched and parsed.
@@ -39,7 +39,7 @@ struct SourceState {
     in_flight_since: Option<u64>,
     consecutive_failures: u32,
     next_attempt_at: u64,
-    /// When the last fetch for an unknown `kid` was allowed to start.
+    /// When the last fetch for an unknown `kid` started, on this worker or another.
     last_kid_refresh_at: Option<u64>,
     /// Identifies the revision of the shared copy this state was loaded from.
     shared_revision: Option<u32>,
@@ -61,9 +61,14 @@ pub enum FetchReason {
 pub enum Lookup<'a> {
     Found(&'a Jwk),
     /// The set was fetched and lacks the `kid`; `may_refetch` says whether a refetch is allowed now.
-    UnknownKid { may_refetch: bool },
+    UnknownKid {
+        may_refetch: bool,
+    },
     /// No usable keys: wait for a fetch (in flight or startable), or give up until `retry_after`.
-    NoKeys { wait: bool, retry_after: u64 },
+    NoKeys {
+        wait: bool,
+        retry_after: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -80,6 +85,10 @@ impl KeyCache {
         }
     }
 
+    pub fn policy(&self) -> CachePolicy {
+        self.policy
+    }
+
     /// Installs keys that need no fetching (the inline `jwks` option): they never expire.
     pub fn install_static(&mut self, source: usize, keys: Rc<JwkSet>) {
         if let Some(state) = self.sources.get_mut(source) {
@@ -94,19 +103,30 @@ impl KeyCache {
 
     pub fn lookup(&self, source: usize, kid: &str, now: u64) -> Lookup<'_> {
         let Some(state) = self.sources.get(source) else {
-            return Lookup::NoKeys { wait: false, retry_after: MAX_BACKOFF_SECONDS };
+            return Lookup::NoKeys {
+                wait: false,
+                retry_after: MAX_BACKOFF_SECONDS,
+            };
         };
         match self.usable(state, now) {
             Some(loaded) => match loaded.keys.find(kid) {
                 Some(jwk) => Lookup::Found(jwk),
-                None => Lookup::UnknownKid { may_refetch: self.kid_refetch_allowed(state, now) },
+                None => Lookup::UnknownKid {
+                    may_refetch: self.kid_refetch_allowed(state, now),
+                },
             },
             None => {
                 let in_flight = self.in_flight(state, now);
                 if in_flight || now >= state.next_attempt_at {
-                    Lookup::NoKeys { wait: true, retry_after: 1 }
+                    Lookup::NoKeys {
+                        wait: true,
+                        retry_after: 1,
+                    }
                 } else {
-                    Lookup::NoKeys { wait: false, retry_after: state.next_attempt_at - now }
+                    Lookup::NoKeys {
+                        wait: false,
+                        retry_after: state.next_attempt_at - now,
+                    }
                 }
             }
         }
@@ -122,23 +142,46 @@ impl KeyCache {
 
     /// Whether this worker has a fetch for `source` under way.
     pub fn fetching(&self, source: usize, now: u64) -> bool {
-        self.sources.get(source).is_some_and(|s| self.in_flight(s, now))
+        self.sources
+            .get(source)
+            .is_some_and(|s| self.in_flight(s, now))
     }
 
     fn in_flight(&self, state: &SourceState, now: u64) -> bool {
         state
             .in_flight_since
-            .is_some_and(|since| now < since.saturating_add(FETCH_STALL_SECONDS))
+            .is_some_and(|since| now < since.saturating_add(self.policy.fetch_lease))
+    }
+
+    /// A refetch for an unknown `kid` started (here or on another worker) and has not
+    /// delivered keys yet: a request with an unknown `kid` waits for it rather than being
+    /// refused by the rate limit.
+    fn kid_refresh_running(&self, state: &SourceState, now: u64) -> bool {
+        state.last_kid_refresh_at.is_some_and(|started| {
+            now < started.saturating_add(self.policy.fetch_lease)
+                && state.loaded.as_ref().is_none_or(|l| l.fetched_at < started)
+        })
+    }
+
+    /// Whether a refetch for an unknown `kid` of `source` is under way anywhere.
+    pub fn kid_refresh_in_progress(&self, source: usize, now: u64) -> bool {
+        self.sources
+            .get(source)
+            .is_some_and(|s| self.kid_refresh_running(s, now))
     }
 
     fn kid_refetch_allowed(&self, state: &SourceState, now: u64) -> bool {
         if state.is_static {
             return false;
         }
-        let since_fetch = state
-            .loaded
-            .as_ref()
-            .is_none_or(|l| now >= l.fetched_at.saturating_add(self.policy.min_refresh_interval));
+        if self.kid_refresh_running(state, now) {
+            return true;
+        }
+        let since_fetch = state.loaded.as_ref().is_none_or(|l| {
+            now >= l
+                .fetched_at
+                .saturating_add(self.policy.min_refresh_interval)
+        });
         let since_kid = state
             .last_kid_refresh_at
             .is_none_or(|t| now >= t.saturating_add(self.policy.min_refresh_interval));
@@ -178,10 +221,10 @@ impl KeyCache {
         }
     }
 
-    /// Records that another worker refreshed for an unknown `kid` recently, so this one won't.
-    pub fn kid_refresh_claimed_elsewhere(&mut self, source: usize, now: u64) {
+    /// Records that another worker started a refetch for an unknown `kid` at `started`.
+    pub fn kid_refresh_claimed_elsewhere(&mut self, source: usize, started: u64) {
         if let Some(state) = self.sources.get_mut(source) {
-            state.last_kid_refresh_at = Some(now);
+            state.last_kid_refresh_at = Some(started);
         }
     }
 
@@ -203,19 +246,43 @@ impl KeyCache {
     }
 
     /// Installs freshly fetched keys. `max_age` is the response's `Cache-Control: max-age`.
-    pub fn keys_fetched(&mut self, source: usize, keys: Rc<JwkSet>, max_age: Option<u64>, now: u64) {
+    pub fn keys_fetched(
+        &mut self,
+        source: usize,
+        keys: Rc<JwkSet>,
+        max_age: Option<u64>,
+        now: u64,
+    ) {
         let lifetime = max_age.map_or(self.policy.ttl, |m| m.min(self.policy.ttl));
         self.install(source, keys, now, now.saturating_add(lifetime), None);
     }
 
     /// Installs keys another worker fetched, read from shared data at `revision`.
-    pub fn keys_shared(&mut self, source: usize, keys: Rc<JwkSet>, fetched_at: u64, fresh_until: u64, revision: u32) {
+    pub fn keys_shared(
+        &mut self,
+        source: usize,
+        keys: Rc<JwkSet>,
+        fetched_at: u64,
+        fresh_until: u64,
+        revision: u32,
+    ) {
         self.install(source, keys, fetched_at, fresh_until, Some(revision));
     }
 
-    fn install(&mut self, source: usize, keys: Rc<JwkSet>, fetched_at: u64, fresh_until: u64, revision: Option<u32>) {
+    fn install(
+        &mut self,
+        source: usize,
+        keys: Rc<JwkSet>,
+        fetched_at: u64,
+        fresh_until: u64,
+        revision: Option<u32>,
+    ) {
         if let Some(state) = self.sources.get_mut(source) {
-            state.loaded = Some(LoadedKeys { keys, fetched_at, fresh_until });
+            state.loaded = Some(LoadedKeys {
+                keys,
+                fetched_at,
+                fresh_until,
+            });
             state.in_flight_since = None;
             state.consecutive_failures = 0;
             state.next_attempt_at = 0;
@@ -287,7 +354,13 @@ mod tests {
     use crate::jwk::parse_jwks;
 
     const NOW: u64 = 1_700_000_000;
-    const POLICY: CachePolicy = CachePolicy { ttl: 600, min_refresh_interval: 30, max_stale: 3600 };
+    const LEASE: u64 = 11;
+    const POLICY: CachePolicy = CachePolicy {
+        ttl: 600,
+        min_refresh_interval: 30,
+        max_stale: 3600,
+        fetch_lease: LEASE,
+    };
 
     fn keyset() -> Rc<JwkSet> {
         let jwks = br#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
@@ -300,7 +373,10 @@ mod tests {
     #[test]
     fn empty_cache_waits_for_first_fetch() {
         let cache = KeyCache::new(1, POLICY);
-        assert!(matches!(cache.lookup(0, "k1", NOW), Lookup::NoKeys { wait: true, .. }));
+        assert!(matches!(
+            cache.lookup(0, "k1", NOW),
+            Lookup::NoKeys { wait: true, .. }
+        ));
         assert!(cache.want_fetch(0, FetchReason::Refresh, NOW));
     }
 
@@ -309,9 +385,12 @@ mod tests {
         let mut cache = KeyCache::new(1, POLICY);
         cache.fetch_started(0, FetchReason::Refresh, NOW);
         assert!(!cache.want_fetch(0, FetchReason::Refresh, NOW + 1));
-        assert!(matches!(cache.lookup(0, "k1", NOW + 1), Lookup::NoKeys { wait: true, .. }));
-        // A fetch that never answers stops blocking after the stall limit.
-        assert!(cache.want_fetch(0, FetchReason::Refresh, NOW + FETCH_STALL_SECONDS));
+        assert!(matches!(
+            cache.lookup(0, "k1", NOW + 1),
+            Lookup::NoKeys { wait: true, .. }
+        ));
+        // A fetch that never answers stops blocking after its lease.
+        assert!(cache.want_fetch(0, FetchReason::Refresh, NOW + LEASE));
     }
 
     #[test]
@@ -320,7 +399,10 @@ mod tests {
         cache.fetch_started(0, FetchReason::Refresh, NOW);
         assert_eq!(cache.fetch_failed(0, NOW), 1);
         match cache.lookup(0, "k1", NOW) {
-            Lookup::NoKeys { wait: false, retry_after } => assert_eq!(retry_after, 1),
+            Lookup::NoKeys {
+                wait: false,
+                retry_after,
+            } => assert_eq!(retry_after, 1),
             other => panic!("unexpected {other:?}"),
         }
         assert!(!cache.want_fetch(0, FetchReason::Refresh, NOW));
@@ -337,11 +419,45 @@ mod tests {
         cache.keys_fetched(0, keyset(), None, NOW);
         assert!(matches!(cache.lookup(0, "k1", NOW), Lookup::Found(_)));
         // Refetch for an unknown kid is rate limited from the last fetch.
-        assert!(matches!(cache.lookup(0, "k2", NOW + 1), Lookup::UnknownKid { may_refetch: false }));
-        assert!(matches!(cache.lookup(0, "k2", NOW + 30), Lookup::UnknownKid { may_refetch: true }));
+        assert!(matches!(
+            cache.lookup(0, "k2", NOW + 1),
+            Lookup::UnknownKid { may_refetch: false }
+        ));
+        assert!(matches!(
+            cache.lookup(0, "k2", NOW + 30),
+            Lookup::UnknownKid { may_refetch: true }
+        ));
         cache.fetch_started(0, FetchReason::UnknownKid, NOW + 30);
         cache.keys_fetched(0, keyset(), None, NOW + 31);
-        assert!(matches!(cache.lookup(0, "k2", NOW + 31), Lookup::UnknownKid { may_refetch: false }));
+        assert!(matches!(
+            cache.lookup(0, "k2", NOW + 31),
+            Lookup::UnknownKid { may_refetch: false }
+        ));
+    }
+
+    #[test]
+    fn an_unknown_kid_waits_for_a_refetch_running_elsewhere() {
+        let mut cache = KeyCache::new(1, POLICY);
+        cache.keys_fetched(0, keyset(), None, NOW);
+        // Inside the rate limit, but another worker's refetch started after these keys.
+        cache.kid_refresh_claimed_elsewhere(0, NOW + 2);
+        assert!(cache.kid_refresh_in_progress(0, NOW + 3));
+        assert!(matches!(
+            cache.lookup(0, "k2", NOW + 3),
+            Lookup::UnknownKid { may_refetch: true }
+        ));
+        // Its lease ran out without keys: the rate limit applies again.
+        assert!(matches!(
+            cache.lookup(0, "k2", NOW + 2 + LEASE),
+            Lookup::UnknownKid { may_refetch: false }
+        ));
+        // Keys fetched at or after its start end it.
+        cache.keys_fetched(0, keyset(), None, NOW + 2);
+        assert!(!cache.kid_refresh_in_progress(0, NOW + 3));
+        assert!(matches!(
+            cache.lookup(0, "k2", NOW + 3),
+            Lookup::UnknownKid { may_refetch: false }
+        ));
     }
 
     #[test]
@@ -349,7 +465,10 @@ mod tests {
         let mut cache = KeyCache::new(1, POLICY);
         cache.keys_fetched(0, keyset(), None, NOW);
         for kid in ["K1", "k1 ", "k"] {
-            assert!(matches!(cache.lookup(0, kid, NOW), Lookup::UnknownKid { .. }), "{kid}");
+            assert!(
+                matches!(cache.lookup(0, kid, NOW), Lookup::UnknownKid { .. }),
+                "{kid}"
+            );
         }
     }
 
@@ -372,8 +491,14 @@ mod tests {
         let end = NOW + 600;
         cache.fetch_started(0, FetchReason::Refresh, end);
         cache.fetch_failed(0, end);
-        assert!(matches!(cache.lookup(0, "k1", end + 3599), Lookup::Found(_)));
-        assert!(matches!(cache.lookup(0, "k1", end + 3600), Lookup::NoKeys { .. }));
+        assert!(matches!(
+            cache.lookup(0, "k1", end + 3599),
+            Lookup::Found(_)
+        ));
+        assert!(matches!(
+            cache.lookup(0, "k1", end + 3600),
+            Lookup::NoKeys { .. }
+        ));
         assert_eq!(cache.keys_in_use(end + 3599), 1);
         assert_eq!(cache.keys_in_use(end + 3600), 0);
     }
@@ -382,7 +507,10 @@ mod tests {
     fn inline_keys_never_expire() {
         let mut cache = KeyCache::new(1, POLICY);
         cache.install_static(0, keyset());
-        assert!(matches!(cache.lookup(0, "k1", u64::MAX - 1), Lookup::Found(_)));
+        assert!(matches!(
+            cache.lookup(0, "k1", u64::MAX - 1),
+            Lookup::Found(_)
+        ));
         assert!(cache.due_sources(u64::MAX - 1).is_empty());
     }
 
@@ -390,7 +518,10 @@ mod tests {
     fn inline_keys_never_refetch_for_an_unknown_kid() {
         let mut cache = KeyCache::new(1, POLICY);
         cache.install_static(0, keyset());
-        assert!(matches!(cache.lookup(0, "k2", NOW), Lookup::UnknownKid { may_refetch: false }));
+        assert!(matches!(
+            cache.lookup(0, "k2", NOW),
+            Lookup::UnknownKid { may_refetch: false }
+        ));
         assert!(!cache.want_fetch(0, FetchReason::UnknownKid, NOW));
     }
 

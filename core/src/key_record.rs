@@ -35,7 +35,11 @@ pub fn decode(bytes: &[u8]) -> Option<KeyRecord<'_>> {
     if parts.next().is_some() {
         return None;
     }
-    Some(KeyRecord { fetched_at, fresh_until, jwks })
+    Some(KeyRecord {
+        fetched_at,
+        fresh_until,
+        jwks,
+    })
 }
 
 /// Which worker is fetching a key source, or how the last fetch ended: lets one worker fetch
@@ -83,7 +87,11 @@ mod tests {
 
     #[test]
     fn fetch_marks_round_trip_and_lease() {
-        for mark in [FetchMark::Pending { since: 5 }, FetchMark::Failed { at: 6 }, FetchMark::Done { at: 7 }] {
+        for mark in [
+            FetchMark::Pending { since: 5 },
+            FetchMark::Failed { at: 6 },
+            FetchMark::Done { at: 7 },
+        ] {
             assert_eq!(FetchMark::decode(mark.encode().as_bytes()), Some(mark));
         }
         assert_eq!(FetchMark::decode(b"pending x"), None);
@@ -91,19 +99,34 @@ mod tests {
         let pending = Some(FetchMark::Pending { since: 100 });
         assert!(!FetchMark::allows_fetch(pending, 110, 11));
         assert!(FetchMark::allows_fetch(pending, 111, 11));
-        assert!(FetchMark::allows_fetch(Some(FetchMark::Failed { at: 100 }), 100, 11));
+        assert!(FetchMark::allows_fetch(
+            Some(FetchMark::Failed { at: 100 }),
+            100,
+            11
+        ));
         assert!(FetchMark::allows_fetch(None, 0, 11));
     }
 
     #[test]
     fn round_trip() {
-        let record = KeyRecord { fetched_at: 10, fresh_until: 610, jwks: b"{\"keys\":[]}\n" };
+        let record = KeyRecord {
+            fetched_at: 10,
+            fresh_until: 610,
+            jwks: b"{\"keys\":[]}\n",
+        };
         assert_eq!(decode(&encode(&record)), Some(record));
     }
 
     #[test]
     fn garbage_is_none() {
-        for bytes in [&b""[..], b"jwks1 1 2", b"jwks2 1 2\n{}", b"jwks1 a 2\n{}", b"jwks1 1 2 3\n{}", b"\xff\n"] {
+        for bytes in [
+            &b""[..],
+            b"jwks1 1 2",
+            b"jwks2 1 2\n{}",
+            b"jwks1 a 2\n{}",
+            b"jwks1 1 2 3\n{}",
+            b"\xff\n",
+        ] {
             assert_eq!(decode(bytes), None);
         }
     }

@@ -4,26 +4,28 @@
 //! callouts, and hands them to [`authorize`]; it applies what comes back.
 //! Time is always passed in as Unix seconds, never read here.
 
+pub mod access_token;
 pub mod algorithm;
+pub mod authorize;
 pub mod b64;
+pub mod config;
+pub mod crypto;
+pub mod discovery;
+pub mod dpop;
+pub mod extract;
+pub mod forward;
 pub mod json;
 pub mod jwk;
-pub mod crypto;
-pub mod jws;
-pub mod url;
-pub mod config;
-pub mod rules;
-pub mod extract;
-pub mod scope;
-pub mod access_token;
-pub mod rejection;
-pub mod forward;
-pub mod discovery;
-pub mod key_record;
 pub mod jwks_cache;
-pub mod token_cache;
-pub mod authorize;
-pub mod dpop;
-pub mod proof_keys;
+pub mod jws;
+pub mod key_fetch;
+pub mod key_record;
 pub mod nonce;
+pub mod proof_keys;
+pub mod rejection;
 pub mod replay;
+pub mod rules;
+pub mod scope;
+pub mod shared;
+pub mod token_cache;
+pub mod url;

@@ -180,6 +180,7 @@ mod tests {
             iat_offset: 300,
             algorithms: vec![crate::algorithm::Algorithm::ES256],
             replay_check: true,
+            replay_scope: crate::config::ReplayScope::Shared,
             nonce: None,
             trust_forwarded_headers: false,
         }

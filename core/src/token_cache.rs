@@ -30,7 +30,11 @@ struct Entry {
 impl TokenCache {
     /// A cache of at most `capacity` tokens; 0 disables caching.
     pub fn new(capacity: usize) -> TokenCache {
-        TokenCache { capacity, entries: HashMap::new(), order: VecDeque::new() }
+        TokenCache {
+            capacity,
+            entries: HashMap::new(),
+            order: VecDeque::new(),
+        }
     }
 
     /// The verified token, if cached and not yet expired at `now` (with `skew`, as when verified).
@@ -47,7 +51,10 @@ impl TokenCache {
         if self.capacity == 0 {
             return;
         }
-        let entry = Entry { token, used: Cell::new(false) };
+        let entry = Entry {
+            token,
+            used: Cell::new(false),
+        };
         if self.entries.insert(hash, entry).is_some() {
             return;
         }
@@ -56,7 +63,9 @@ impl TokenCache {
         let mut budget = self.order.len().saturating_mul(2);
         while self.entries.len() > self.capacity && budget > 0 {
             budget -= 1;
-            let Some(oldest) = self.order.pop_front() else { break };
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
             match self.entries.get(&oldest) {
                 Some(entry) if entry.used.replace(false) => self.order.push_back(oldest),
                 Some(_) => {
@@ -79,7 +88,8 @@ impl TokenCache {
 
     /// Drops expired tokens; called from the periodic tick so memory follows live tokens.
     pub fn purge_expired(&mut self, skew: u64, now: u64) {
-        self.entries.retain(|_, e| now < e.token.expires_at.saturating_add(skew));
+        self.entries
+            .retain(|_, e| now < e.token.expires_at.saturating_add(skew));
     }
 
     pub fn len(&self) -> usize {

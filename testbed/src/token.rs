@@ -233,8 +233,10 @@ pub(crate) fn build_jws(
     raw_claims: Option<&str>,
     signer: &Signer,
 ) -> String {
-    let header_text = raw_header.map_or_else(|| Value::Object(header.clone()).to_string(), str::to_owned);
-    let claims_text = raw_claims.map_or_else(|| Value::Object(claims.clone()).to_string(), str::to_owned);
+    let header_text =
+        raw_header.map_or_else(|| Value::Object(header.clone()).to_string(), str::to_owned);
+    let claims_text =
+        raw_claims.map_or_else(|| Value::Object(claims.clone()).to_string(), str::to_owned);
     let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
     compact(&header_text, &claims_text, alg, signer)
 }

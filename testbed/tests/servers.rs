@@ -1,6 +1,11 @@
 //! The issuer and the echo upstream over real HTTP, with the raw client.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::io::ErrorKind;
 use std::time::{Duration, Instant};

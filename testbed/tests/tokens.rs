@@ -1,7 +1,12 @@
 //! The builders produce what they claim: signatures that verify with an independent
 //! verifier, the default claims, and RFC 7638 thumbprints.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::time::Instant;
 

@@ -1,0 +1,984 @@
+//! Fetching keys over the network, for one worker: which callout to make, what its answer
+//! does to the key cache, and how workers share keys and claims through a [`SharedStore`].
+//!
+//! The design holds on every host the filter runs on:
+//! - A request that must wait for keys makes its own callout and is decided again in that
+//!   callout's callback, so it continues from its own context. No request is ever resumed
+//!   from the root context or from another request (Kong's and APISIX's hosts cannot switch
+//!   contexts, and APISIX lets a paused request through unless it has a callout out).
+//!   Several requests waiting at once each fetch, at most [`MAX_FETCHES_PER_SOURCE`] per key
+//!   source and worker; past that they are answered 503 with `Retry-After: 1`.
+//! - Only a request's callback chains discovery into the JWKS fetch. A background fetch (the
+//!   root context's tick, on hosts that have one) sends its JWKS request on the next tick:
+//!   Kong's host crashes on a callout made inside the root context's callout callback.
+//! - With shared data, one worker refreshes keys in the background for all (a claim in shared
+//!   data), every fetched key set is published for the other workers, and a refetch for an
+//!   unknown `kid` is rate-limited across workers; a request on another worker that arrives
+//!   while that refetch runs waits for keys too, rather than being refused by the rate limit.
+//!
+//! Nothing here performs I/O or reads the clock: the shell dispatches the [`Callout`]s and
+//! hands back each [`Answer`].
+
+use crate::authorize::Gate;
+use crate::config::KeySource;
+use crate::jwks_cache::{self, FetchReason};
+use crate::key_record::{self, FetchMark, KeyRecord};
+use crate::shared::SharedStore;
+use crate::{discovery, jwk};
+use std::rc::Rc;
+
+/// Callouts for one key source that one worker keeps out at once; a request that would need
+/// one more is answered 503 at once. Bounds what a burst of waiting requests costs the issuer.
+pub const MAX_FETCHES_PER_SOURCE: usize = 8;
+
+/// Discovery and JWKS bodies larger than this are refused without being read.
+pub const MAX_FETCH_BODY: usize = 512 * 1024;
+
+const SHARED_PREFIX: &str = "auth0_wasm_filter";
+
+/// Which document a callout asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Discovery,
+    Jwks,
+}
+
+/// Who waits for a callout's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The request that made it: decided again when it ends.
+    Request,
+    /// Nobody: a refresh started by the root context's tick.
+    Background,
+}
+
+/// A callout to make: `GET scheme://authority/path` through `upstream` (Envoy's cluster, or
+/// the `host:port` the nginx-based hosts connect to).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Callout {
+    pub source: usize,
+    pub step: Step,
+    pub upstream: String,
+    pub scheme: &'static str,
+    pub authority: String,
+    pub path: String,
+    pub timeout_ms: u64,
+}
+
+/// What the host said to a callout. `status` is `None` when nothing answered (refused,
+/// reset, timed out).
+#[derive(Debug, Clone, Copy)]
+pub struct Answer<'a> {
+    pub status: Option<&'a str>,
+    pub cache_control: Option<&'a str>,
+    pub body_size: usize,
+    /// The body, read only when `body_size` is within [`MAX_FETCH_BODY`].
+    pub body: &'a [u8],
+}
+
+/// What a request that needs keys does next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Plan {
+    /// Make this callout (then report it with [`KeyFetch::dispatched`]) and wait for it.
+    Fetch(Callout),
+    /// The keys this request can have are here already: decide it again.
+    DecideAgain,
+    /// Answer 503 with this `Retry-After`.
+    Unavailable { retry_after: u64 },
+}
+
+/// What a callout's answer led to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Discovery answered: make this JWKS callout from the same request context.
+    Next(Callout),
+    /// The fetch for `source` ended; `event` says how, for metrics and logs.
+    Finished { source: usize, event: FetchEvent },
+    /// Not a callout of this worker (or one whose request went away).
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchEvent {
+    /// New keys installed: this many usable, and these keys of the document skipped.
+    Installed { keys: usize, skipped: Vec<String> },
+    /// Discovery answered in the background; the JWKS request goes out on the next tick.
+    DiscoveryDone,
+    /// The fetch failed; the source is not tried again for `retry_after` seconds.
+    Failed { why: String, retry_after: u64 },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    token: u32,
+    source: usize,
+    step: Step,
+    purpose: Purpose,
+    started: u64,
+}
+
+/// The fetches of one worker.
+#[derive(Debug)]
+pub struct KeyFetch {
+    in_flight: Vec<InFlight>,
+    /// Per source: a background fetch holds the cross-worker claim and its JWKS request is
+    /// due on the next tick.
+    jwks_due: Vec<bool>,
+}
+
+impl KeyFetch {
+    pub fn new(source_count: usize) -> KeyFetch {
+        KeyFetch {
+            in_flight: Vec::new(),
+            jwks_due: vec![false; source_count],
+        }
+    }
+
+    /// Decides how a request that needs keys of `source` (for `reason`) gets them.
+    pub fn plan_for_request(
+        &mut self,
+        gate: &mut Gate,
+        mut store: Option<&mut dyn SharedStore>,
+        source: usize,
+        reason: FetchReason,
+        now: u64,
+    ) -> Plan {
+        if let Some(store) = store.as_deref() {
+            if sync_from_shared(gate, store, source) {
+                return Plan::DecideAgain;
+            }
+        }
+        if reason == FetchReason::UnknownKid && !gate.keys.kid_refresh_in_progress(source, now) {
+            let claim = match store.as_deref_mut() {
+                Some(store) => claim_kid_refresh(gate, store, source, now),
+                None => Claim::Won,
+            };
+            match claim {
+                Claim::Won => gate
+                    .keys
+                    .fetch_started(source, FetchReason::UnknownKid, now),
+                Claim::Lost { started } => {
+                    gate.keys.kid_refresh_claimed_elsewhere(source, started);
+                    if !gate.keys.kid_refresh_in_progress(source, now) {
+                        // That refetch is over, and its keys were loaded above.
+                        return Plan::DecideAgain;
+                    }
+                }
+            }
+        }
+        if self.count(source) >= MAX_FETCHES_PER_SOURCE {
+            return Plan::Unavailable { retry_after: 1 };
+        }
+        if !gate.keys.fetching(source, now) {
+            gate.keys.fetch_started(source, FetchReason::Refresh, now);
+        }
+        match self.first_callout(gate, source) {
+            Some(callout) => Plan::Fetch(callout),
+            None => Plan::Unavailable {
+                retry_after: jwks_cache::MAX_BACKOFF_SECONDS,
+            },
+        }
+    }
+
+    /// Records that `callout` went out as `token`.
+    pub fn dispatched(&mut self, token: u32, callout: &Callout, purpose: Purpose, now: u64) {
+        self.in_flight.push(InFlight {
+            token,
+            source: callout.source,
+            step: callout.step,
+            purpose,
+            started: now,
+        });
+    }
+
+    /// The host refused to send `callout`.
+    pub fn dispatch_failed(
+        &mut self,
+        gate: &mut Gate,
+        store: Option<&mut dyn SharedStore>,
+        callout: &Callout,
+        purpose: Purpose,
+        now: u64,
+    ) -> FetchEvent {
+        self.failed(
+            gate,
+            store,
+            callout.source,
+            callout.step,
+            purpose,
+            now,
+            "the host refused the callout".into(),
+        )
+    }
+
+    /// A request went away: its callout's answer, if one still comes, changes nothing.
+    pub fn forget(&mut self, token: u32) {
+        self.in_flight.retain(|f| f.token != token);
+    }
+
+    /// Handles the answer to the callout `token`.
+    pub fn on_answer(
+        &mut self,
+        gate: &mut Gate,
+        store: Option<&mut dyn SharedStore>,
+        token: u32,
+        answer: &Answer<'_>,
+        now: u64,
+    ) -> Outcome {
+        let Some(index) = self.in_flight.iter().position(|f| f.token == token) else {
+            return Outcome::Unknown;
+        };
+        let fetch = self.in_flight.swap_remove(index);
+        let source = fetch.source;
+        let body = match answer.status {
+            None => Err("no response (unreachable, reset or timed out)".to_owned()),
+            Some(s) if s.len() != 3 || !s.starts_with('2') => Err(format!("status {s}")),
+            Some(_) if answer.body_size > MAX_FETCH_BODY => {
+                Err(format!("body of {} bytes is too large", answer.body_size))
+            }
+            Some(_) => Ok(answer.body),
+        };
+        let event = match (body, fetch.step) {
+            (Err(why), _) => self.failed(gate, store, source, fetch.step, fetch.purpose, now, why),
+            (Ok(body), Step::Discovery) => {
+                let issuer = gate.config.issuer_of_source(source).unwrap_or_default();
+                match discovery::jwks_uri(body, issuer) {
+                    Ok(url) => {
+                        gate.keys.set_jwks_uri(source, url);
+                        match fetch.purpose {
+                            Purpose::Request => match self.callout(gate, source, Step::Jwks) {
+                                Some(next) => return Outcome::Next(next),
+                                None => self.failed(
+                                    gate,
+                                    store,
+                                    source,
+                                    Step::Jwks,
+                                    fetch.purpose,
+                                    now,
+                                    "no JWKS URL".into(),
+                                ),
+                            },
+                            Purpose::Background => {
+                                if let Some(due) = self.jwks_due.get_mut(source) {
+                                    *due = true;
+                                }
+                                FetchEvent::DiscoveryDone
+                            }
+                        }
+                    }
+                    Err(e) => self.failed(
+                        gate,
+                        store,
+                        source,
+                        fetch.step,
+                        fetch.purpose,
+                        now,
+                        e.to_string(),
+                    ),
+                }
+            }
+            (Ok(body), Step::Jwks) => {
+                self.install(gate, store, &fetch, body, answer.cache_control, now)
+            }
+        };
+        Outcome::Finished { source, event }
+    }
+
+    /// The root context's tick: loads what other workers published, and returns the
+    /// background fetches to start (refreshes that are due, JWKS requests after discovery).
+    pub fn on_tick(
+        &mut self,
+        gate: &mut Gate,
+        mut store: Option<&mut dyn SharedStore>,
+        now: u64,
+    ) -> Vec<Callout> {
+        // A callout the host never answered must not hold a slot forever.
+        let lease = gate.keys.policy().fetch_lease;
+        self.in_flight
+            .retain(|f| now < f.started.saturating_add(lease));
+        let mut callouts = Vec::new();
+        for source in 0..gate.config.key_sources.len() {
+            if let Some(store) = store.as_deref() {
+                sync_from_shared(gate, store, source);
+            }
+            let jwks_due = self.jwks_due.get(source).copied().unwrap_or(false);
+            if jwks_due {
+                if let Some(due) = self.jwks_due.get_mut(source) {
+                    *due = false;
+                }
+                callouts.extend(self.callout(gate, source, Step::Jwks));
+                continue;
+            }
+            if !gate.keys.want_fetch(source, FetchReason::Refresh, now) || self.count(source) > 0 {
+                continue;
+            }
+            if let Some(store) = store.as_deref_mut() {
+                if !claim_fetch(gate, store, source, now) {
+                    continue;
+                }
+            }
+            gate.keys.fetch_started(source, FetchReason::Refresh, now);
+            callouts.extend(self.first_callout(gate, source));
+        }
+        callouts
+    }
+
+    /// On a host without a tick, a request refreshes keys whose lifetime is over before it is
+    /// decided: the first source due, if any.
+    pub fn refresh_due(&self, gate: &Gate, now: u64) -> Option<usize> {
+        (0..gate.config.key_sources.len()).find(|&source| {
+            gate.keys.loaded(source).is_some()
+                && gate.keys.want_fetch(source, FetchReason::Refresh, now)
+                && self.count(source) == 0
+        })
+    }
+
+    fn count(&self, source: usize) -> usize {
+        self.in_flight.iter().filter(|f| f.source == source).count()
+    }
+
+    /// Discovery when the `jwks_uri` is not known yet, else the JWKS.
+    fn first_callout(&self, gate: &Gate, source: usize) -> Option<Callout> {
+        let step = match gate.config.key_sources.get(source)? {
+            KeySource::Discovery { .. } if gate.keys.jwks_uri(source).is_none() => Step::Discovery,
+            KeySource::Discovery { .. } | KeySource::JwksUri { .. } => Step::Jwks,
+            KeySource::Inline(_) => return None,
+        };
+        self.callout(gate, source, step)
+    }
+
+    fn callout(&self, gate: &Gate, source: usize, step: Step) -> Option<Callout> {
+        let url = match (gate.config.key_sources.get(source)?, step) {
+            (KeySource::Discovery { url, .. }, Step::Discovery) => url.clone(),
+            (KeySource::Discovery { .. }, Step::Jwks) => gate.keys.jwks_uri(source)?.clone(),
+            (KeySource::JwksUri { url, .. }, Step::Jwks) => url.clone(),
+            _ => return None,
+        };
+        let upstream = gate.config.upstream_for(&url.host)?.to_owned();
+        Some(Callout {
+            source,
+            step,
+            upstream,
+            scheme: url.scheme.as_str(),
+            authority: url.authority(),
+            path: url.path_and_query(),
+            timeout_ms: gate.config.http_timeout_ms,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn failed(
+        &mut self,
+        gate: &mut Gate,
+        store: Option<&mut dyn SharedStore>,
+        source: usize,
+        step: Step,
+        purpose: Purpose,
+        now: u64,
+        why: String,
+    ) -> FetchEvent {
+        if step == Step::Jwks {
+            // The keys may have moved: ask discovery again next time.
+            gate.keys.clear_jwks_uri(source);
+        }
+        if purpose == Purpose::Background {
+            if let Some(due) = self.jwks_due.get_mut(source) {
+                *due = false;
+            }
+            if let Some(store) = store {
+                publish_mark(gate, store, source, FetchMark::Failed { at: now });
+            }
+        }
+        // Another callout for the source may still bring keys: only the last one to end
+        // decides that the source failed.
+        let retry_after = if self.count(source) == 0 {
+            gate.keys.fetch_failed(source, now)
+        } else {
+            1
+        };
+        FetchEvent::Failed { why, retry_after }
+    }
+
+    fn install(
+        &mut self,
+        gate: &mut Gate,
+        store: Option<&mut dyn SharedStore>,
+        fetch: &InFlight,
+        body: &[u8],
+        cache_control: Option<&str>,
+        now: u64,
+    ) -> FetchEvent {
+        let source = fetch.source;
+        let parsed = match jwk::parse_jwks(body) {
+            Ok(parsed) if !parsed.keys.is_empty() => parsed,
+            Ok(_) => {
+                return self.failed(
+                    gate,
+                    store,
+                    source,
+                    Step::Jwks,
+                    fetch.purpose,
+                    now,
+                    "JWKS has no usable key".into(),
+                )
+            }
+            Err(e) => {
+                return self.failed(
+                    gate,
+                    store,
+                    source,
+                    Step::Jwks,
+                    fetch.purpose,
+                    now,
+                    format!("malformed JWKS: {e}"),
+                )
+            }
+        };
+        let skipped = parsed.skipped.iter().map(ToString::to_string).collect();
+        let keys = parsed.keys.len();
+        let max_age = cache_control.and_then(jwks_cache::max_age);
+        gate.keys
+            .keys_fetched(source, Rc::new(parsed.keys), max_age, now);
+        gate.keys_changed(source);
+        if let (Some(store), Some(loaded)) = (store, gate.keys.loaded(source)) {
+            let record = KeyRecord {
+                fetched_at: loaded.fetched_at,
+                fresh_until: loaded.fresh_until,
+                jwks: body,
+            };
+            if let Some(name) = shared_name(gate, source, "jwks") {
+                let _ = store.set(&name, &key_record::encode(&record), None);
+            }
+            if fetch.purpose == Purpose::Background {
+                publish_mark(gate, store, source, FetchMark::Done { at: now });
+            }
+        }
+        FetchEvent::Installed { keys, skipped }
+    }
+}
+
+/// Loads keys another worker published, if the shared copy changed. True if keys changed.
+pub fn sync_from_shared(gate: &mut Gate, store: &dyn SharedStore, source: usize) -> bool {
+    let Some(name) = shared_name(gate, source, "jwks") else {
+        return false;
+    };
+    let Some((bytes, revision)) = store.get(&name) else {
+        return false;
+    };
+    if gate.keys.shared_revision(source) == Some(revision) {
+        return false;
+    }
+    gate.keys.set_shared_revision(source, revision);
+    let Some(record) = key_record::decode(&bytes) else {
+        return false;
+    };
+    if gate
+        .keys
+        .loaded(source)
+        .is_some_and(|l| l.fetched_at >= record.fetched_at)
+    {
+        return false;
+    }
+    match jwk::parse_jwks(record.jwks) {
+        Ok(parsed) if !parsed.keys.is_empty() => {
+            let keys = Rc::new(parsed.keys);
+            gate.keys.keys_shared(
+                source,
+                keys,
+                record.fetched_at,
+                record.fresh_until,
+                revision,
+            );
+            gate.keys_changed(source);
+            true
+        }
+        _ => false,
+    }
+}
+
+enum Claim {
+    Won,
+    Lost { started: u64 },
+}
+
+/// Claims the cross-worker right to refetch `source` for an unknown `kid`: at most one
+/// refetch per `jwks_min_refresh_interval_seconds` over all workers.
+fn claim_kid_refresh(gate: &Gate, store: &mut dyn SharedStore, source: usize, now: u64) -> Claim {
+    let Some(name) = shared_name(gate, source, "kid_refresh") else {
+        return Claim::Won;
+    };
+    let current = store.get(&name);
+    let last = current
+        .as_ref()
+        .and_then(|(v, _)| std::str::from_utf8(v).ok()?.parse::<u64>().ok());
+    if let Some(started) =
+        last.filter(|&t| now < t.saturating_add(gate.config.jwks_min_refresh_interval))
+    {
+        return Claim::Lost { started };
+    }
+    match store.set(
+        &name,
+        now.to_string().as_bytes(),
+        current.map(|(_, revision)| revision),
+    ) {
+        Ok(()) => Claim::Won,
+        Err(_) => Claim::Lost { started: now },
+    }
+}
+
+/// Claims the cross-worker right to refresh `source` in the background, so that one worker
+/// fetches for all. A claim lapses after the fetch lease.
+fn claim_fetch(gate: &Gate, store: &mut dyn SharedStore, source: usize, now: u64) -> bool {
+    let Some(name) = shared_name(gate, source, "fetch") else {
+        return true;
+    };
+    let current = store.get(&name);
+    let mark = current.as_ref().and_then(|(v, _)| FetchMark::decode(v));
+    if !FetchMark::allows_fetch(mark, now, gate.keys.policy().fetch_lease) {
+        return false;
+    }
+    let pending = FetchMark::Pending { since: now }.encode();
+    store
+        .set(
+            &name,
+            pending.as_bytes(),
+            current.map(|(_, revision)| revision),
+        )
+        .is_ok()
+}
+
+fn publish_mark(gate: &Gate, store: &mut dyn SharedStore, source: usize, mark: FetchMark) {
+    if let Some(name) = shared_name(gate, source, "fetch") {
+        let _ = store.set(&name, mark.encode().as_bytes(), None);
+    }
+}
+
+/// The shared-data name for a key source: its URL and upstream, so that filter instances
+/// with the same source share keys and instances with different ones never do.
+fn shared_name(gate: &Gate, source: usize, what: &str) -> Option<String> {
+    let (url, upstream) = match gate.config.key_sources.get(source)? {
+        KeySource::Discovery { url, upstream } | KeySource::JwksUri { url, upstream } => {
+            (url, upstream)
+        }
+        KeySource::Inline(_) => return None,
+    };
+    Some(format!(
+        "{SHARED_PREFIX}/{what}/{upstream}/{}",
+        url.normalized()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+    use crate::jwks_cache::Lookup;
+    use crate::shared::MemoryStore;
+
+    const NOW: u64 = 1_700_000_000;
+    const DISCOVERY: &[u8] =
+        br#"{"issuer":"https://tenant.example.com/","jwks_uri":"https://tenant.example.com/keys.json"}"#;
+    const JWKS: &[u8] = br#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+
+    /// One worker: its gate and its fetches.
+    struct Worker {
+        gate: Gate,
+        fetch: KeyFetch,
+        next_token: u32,
+    }
+
+    fn worker() -> Worker {
+        let json = br#"{"domain":"tenant.example.com","audience":"https://api.example.com","upstream":"auth0",
+            "jwks_min_refresh_interval_seconds":30,"http_timeout_ms":2000}"#;
+        let config = match config::parse(json) {
+            Ok(c) => c,
+            Err(e) => unreachable!("fixture must parse: {e}"),
+        };
+        Worker {
+            gate: Gate::from_config(Rc::new(config)),
+            fetch: KeyFetch::new(1),
+            next_token: 1,
+        }
+    }
+
+    fn ok(body: &[u8]) -> Answer<'_> {
+        Answer {
+            status: Some("200"),
+            cache_control: None,
+            body_size: body.len(),
+            body,
+        }
+    }
+
+    const NO_ANSWER: Answer<'static> = Answer {
+        status: None,
+        cache_control: None,
+        body_size: 0,
+        body: b"",
+    };
+
+    impl Worker {
+        fn plan(&mut self, store: Option<&mut MemoryStore>, reason: FetchReason, now: u64) -> Plan {
+            let store = store.map(|s| s as &mut dyn SharedStore);
+            self.fetch
+                .plan_for_request(&mut self.gate, store, 0, reason, now)
+        }
+
+        /// Sends `callout` as the host would, returning its token.
+        fn send(&mut self, callout: &Callout, purpose: Purpose, now: u64) -> u32 {
+            let token = self.next_token;
+            self.next_token += 1;
+            self.fetch.dispatched(token, callout, purpose, now);
+            token
+        }
+
+        fn answer(
+            &mut self,
+            store: Option<&mut MemoryStore>,
+            token: u32,
+            answer: &Answer<'_>,
+            now: u64,
+        ) -> Outcome {
+            let store = store.map(|s| s as &mut dyn SharedStore);
+            self.fetch
+                .on_answer(&mut self.gate, store, token, answer, now)
+        }
+
+        fn tick(&mut self, store: Option<&mut MemoryStore>, now: u64) -> Vec<Callout> {
+            let store = store.map(|s| s as &mut dyn SharedStore);
+            self.fetch.on_tick(&mut self.gate, store, now)
+        }
+
+        fn has(&self, kid: &str, now: u64) -> bool {
+            matches!(self.gate.keys.lookup(0, kid, now), Lookup::Found(_))
+        }
+
+        /// A request that needs keys fetches discovery, then the JWKS, from its own context.
+        fn fetch_for_request(
+            &mut self,
+            mut store: Option<&mut MemoryStore>,
+            reason: FetchReason,
+            now: u64,
+        ) {
+            let Plan::Fetch(discovery) = self.plan(store.as_deref_mut(), reason, now) else {
+                unreachable!("a fetch was expected")
+            };
+            let token = self.send(&discovery, Purpose::Request, now);
+            let Outcome::Next(jwks) = self.answer(store.as_deref_mut(), token, &ok(DISCOVERY), now)
+            else {
+                unreachable!("discovery must lead to the JWKS")
+            };
+            let token = self.send(&jwks, Purpose::Request, now);
+            let outcome = self.answer(store, token, &ok(JWKS), now);
+            assert!(matches!(
+                outcome,
+                Outcome::Finished {
+                    event: FetchEvent::Installed { keys: 1, .. },
+                    ..
+                }
+            ));
+        }
+    }
+
+    #[test]
+    fn a_request_fetches_discovery_then_the_jwks_itself() {
+        let mut store = MemoryStore::default();
+        let mut a = worker();
+        let Plan::Fetch(discovery) = a.plan(Some(&mut store), FetchReason::Refresh, NOW) else {
+            unreachable!("no keys: a fetch")
+        };
+        assert_eq!(
+            (
+                discovery.upstream.as_str(),
+                discovery.scheme,
+                discovery.authority.as_str(),
+                discovery.path.as_str()
+            ),
+            (
+                "auth0",
+                "https",
+                "tenant.example.com",
+                "/.well-known/openid-configuration"
+            )
+        );
+        assert_eq!(discovery.timeout_ms, 2000);
+        let token = a.send(&discovery, Purpose::Request, NOW);
+        let Outcome::Next(jwks) = a.answer(Some(&mut store), token, &ok(DISCOVERY), NOW) else {
+            unreachable!("the JWKS request follows from the same request")
+        };
+        assert_eq!((jwks.step, jwks.path.as_str()), (Step::Jwks, "/keys.json"));
+        let token = a.send(&jwks, Purpose::Request, NOW);
+        let outcome = a.answer(Some(&mut store), token, &ok(JWKS), NOW);
+        assert_eq!(
+            outcome,
+            Outcome::Finished {
+                source: 0,
+                event: FetchEvent::Installed {
+                    keys: 1,
+                    skipped: vec![]
+                }
+            }
+        );
+        assert!(a.has("k1", NOW));
+    }
+
+    #[test]
+    fn another_worker_loads_published_keys_instead_of_fetching() {
+        let mut store = MemoryStore::default();
+        let (mut a, mut b) = (worker(), worker());
+        a.fetch_for_request(Some(&mut store), FetchReason::Refresh, NOW);
+        assert_eq!(
+            b.plan(Some(&mut store), FetchReason::Refresh, NOW),
+            Plan::DecideAgain
+        );
+        assert!(b.has("k1", NOW));
+        // Loaded on the tick too, before any request asks.
+        let mut c = worker();
+        assert!(c.tick(Some(&mut store), NOW).is_empty());
+        assert!(c.has("k1", NOW));
+    }
+
+    #[test]
+    fn one_worker_refreshes_in_the_background_and_never_chains_from_the_root() {
+        let mut store = MemoryStore::default();
+        let (mut a, mut b) = (worker(), worker());
+        let callouts = a.tick(Some(&mut store), NOW);
+        let [discovery] = callouts.as_slice() else {
+            unreachable!("one background fetch: {callouts:?}")
+        };
+        let token = a.send(discovery, Purpose::Background, NOW);
+        // The claim is held: the other worker leaves the refresh to it.
+        assert!(b.tick(Some(&mut store), NOW).is_empty());
+        // Discovery's answer starts nothing from the root context's callback...
+        let outcome = a.answer(Some(&mut store), token, &ok(DISCOVERY), NOW);
+        assert_eq!(
+            outcome,
+            Outcome::Finished {
+                source: 0,
+                event: FetchEvent::DiscoveryDone
+            }
+        );
+        // ...the JWKS request goes out on the next tick.
+        let callouts = a.tick(Some(&mut store), NOW + 1);
+        let [jwks] = callouts.as_slice() else {
+            unreachable!("the JWKS fetch: {callouts:?}")
+        };
+        assert_eq!(jwks.step, Step::Jwks);
+        let token = a.send(jwks, Purpose::Background, NOW + 1);
+        a.answer(Some(&mut store), token, &ok(JWKS), NOW + 1);
+        assert!(b.tick(Some(&mut store), NOW + 2).is_empty());
+        assert!(b.has("k1", NOW + 2));
+    }
+
+    #[test]
+    fn a_background_fetch_that_fails_elsewhere_frees_the_claim_at_once() {
+        let mut store = MemoryStore::default();
+        let (mut a, mut b) = (worker(), worker());
+        let callouts = a.tick(Some(&mut store), NOW);
+        let token = a.send(&callouts[0], Purpose::Background, NOW);
+        let outcome = a.answer(Some(&mut store), token, &NO_ANSWER, NOW);
+        assert!(matches!(
+            outcome,
+            Outcome::Finished {
+                event: FetchEvent::Failed { retry_after: 1, .. },
+                ..
+            }
+        ));
+        // Worker A backs off; worker B, seeing the failure, may try without waiting for a lease.
+        assert!(a.tick(Some(&mut store), NOW).is_empty());
+        assert_eq!(b.tick(Some(&mut store), NOW).len(), 1);
+    }
+
+    #[test]
+    fn an_unknown_kid_refetch_claimed_elsewhere_makes_requests_wait_for_keys_not_fail() {
+        let mut store = MemoryStore::default();
+        let (mut a, mut b) = (worker(), worker());
+        a.fetch_for_request(Some(&mut store), FetchReason::Refresh, NOW);
+        b.plan(Some(&mut store), FetchReason::Refresh, NOW);
+        let later = NOW + 30;
+        // A wins the cross-worker claim and fetches.
+        let Plan::Fetch(a_fetch) = a.plan(Some(&mut store), FetchReason::UnknownKid, later) else {
+            unreachable!("A refetches")
+        };
+        let a_token = a.send(&a_fetch, Purpose::Request, later);
+        // B loses the claim while A's refetch runs: its request waits with a callout of its own.
+        let Plan::Fetch(b_fetch) = b.plan(Some(&mut store), FetchReason::UnknownKid, later) else {
+            unreachable!("B waits for keys")
+        };
+        let b_token = b.send(&b_fetch, Purpose::Request, later);
+        assert!(matches!(
+            b.gate.keys.lookup(0, "k9", later),
+            Lookup::UnknownKid { may_refetch: true }
+        ));
+        assert_eq!(a_fetch.step, Step::Jwks);
+        a.answer(Some(&mut store), a_token, &ok(JWKS), later);
+        b.answer(Some(&mut store), b_token, &ok(JWKS), later);
+        // The refetch is over: within the interval an unknown kid is refused on both workers.
+        for w in [&mut a, &mut b] {
+            assert_eq!(
+                w.plan(Some(&mut store), FetchReason::UnknownKid, later + 1),
+                Plan::DecideAgain
+            );
+            assert!(matches!(
+                w.gate.keys.lookup(0, "k9", later + 1),
+                Lookup::UnknownKid { may_refetch: false }
+            ));
+        }
+    }
+
+    #[test]
+    fn a_timeout_fails_the_fetch_and_backs_off() {
+        let mut a = worker();
+        let Plan::Fetch(callout) = a.plan(None, FetchReason::Refresh, NOW) else {
+            unreachable!("a fetch")
+        };
+        let token = a.send(&callout, Purpose::Request, NOW);
+        let outcome = a.answer(None, token, &NO_ANSWER, NOW);
+        assert!(matches!(
+            outcome,
+            Outcome::Finished {
+                event: FetchEvent::Failed { retry_after: 1, .. },
+                ..
+            }
+        ));
+        assert!(matches!(
+            a.gate.keys.lookup(0, "k1", NOW),
+            Lookup::NoKeys {
+                wait: false,
+                retry_after: 1
+            }
+        ));
+        assert!(matches!(
+            a.gate.keys.lookup(0, "k1", NOW + 1),
+            Lookup::NoKeys { wait: true, .. }
+        ));
+    }
+
+    #[test]
+    fn bad_answers_fail_the_fetch() {
+        let big = vec![b' '; MAX_FETCH_BODY + 1];
+        let cases = [
+            Answer { status: Some("500"), ..ok(DISCOVERY) },
+            Answer { status: Some("2000"), ..ok(DISCOVERY) },
+            Answer { status: Some("200"), cache_control: None, body_size: big.len(), body: &big },
+            ok(b"{}"),
+            ok(br#"{"issuer":"https://evil.example.com/","jwks_uri":"https://evil.example.com/k"}"#),
+        ];
+        for answer in cases {
+            let mut a = worker();
+            let Plan::Fetch(callout) = a.plan(None, FetchReason::Refresh, NOW) else {
+                unreachable!("a fetch")
+            };
+            let token = a.send(&callout, Purpose::Request, NOW);
+            let outcome = a.answer(None, token, &answer, NOW);
+            assert!(
+                matches!(
+                    outcome,
+                    Outcome::Finished {
+                        event: FetchEvent::Failed { .. },
+                        ..
+                    }
+                ),
+                "{answer:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_request_that_goes_away_leaves_nothing_behind() {
+        let mut a = worker();
+        let Plan::Fetch(callout) = a.plan(None, FetchReason::Refresh, NOW) else {
+            unreachable!("a fetch")
+        };
+        let token = a.send(&callout, Purpose::Request, NOW);
+        a.fetch.forget(token);
+        assert_eq!(a.answer(None, token, &ok(DISCOVERY), NOW), Outcome::Unknown);
+        assert_eq!(a.fetch.count(0), 0);
+    }
+
+    #[test]
+    fn waiting_requests_fetch_each_up_to_the_bound() {
+        let mut a = worker();
+        for _ in 0..MAX_FETCHES_PER_SOURCE {
+            let Plan::Fetch(callout) = a.plan(None, FetchReason::Refresh, NOW) else {
+                unreachable!("a fetch")
+            };
+            a.send(&callout, Purpose::Request, NOW);
+        }
+        assert_eq!(
+            a.plan(None, FetchReason::Refresh, NOW),
+            Plan::Unavailable { retry_after: 1 }
+        );
+        // A callout the host never answers stops counting after the lease.
+        let lease = a.gate.keys.policy().fetch_lease;
+        a.tick(None, NOW + lease);
+        assert!(matches!(
+            a.plan(None, FetchReason::Refresh, NOW + lease),
+            Plan::Fetch(_)
+        ));
+    }
+
+    #[test]
+    fn one_of_several_waiting_fetches_failing_does_not_fail_the_source() {
+        let mut a = worker();
+        let Plan::Fetch(first) = a.plan(None, FetchReason::Refresh, NOW) else {
+            unreachable!("a fetch")
+        };
+        let Plan::Fetch(second) = a.plan(None, FetchReason::Refresh, NOW) else {
+            unreachable!("a fetch")
+        };
+        let (t1, t2) = (
+            a.send(&first, Purpose::Request, NOW),
+            a.send(&second, Purpose::Request, NOW),
+        );
+        a.answer(None, t1, &NO_ANSWER, NOW);
+        assert!(matches!(
+            a.gate.keys.lookup(0, "k1", NOW),
+            Lookup::NoKeys { wait: true, .. }
+        ));
+        let Outcome::Next(jwks) = a.answer(None, t2, &ok(DISCOVERY), NOW) else {
+            unreachable!("the JWKS")
+        };
+        let t3 = a.send(&jwks, Purpose::Request, NOW);
+        a.answer(None, t3, &ok(JWKS), NOW);
+        assert!(a.has("k1", NOW));
+    }
+
+    #[test]
+    fn without_shared_data_each_worker_keeps_its_own_keys_and_limits() {
+        let (mut a, mut b) = (worker(), worker());
+        a.fetch_for_request(None, FetchReason::Refresh, NOW);
+        assert!(matches!(
+            b.plan(None, FetchReason::Refresh, NOW),
+            Plan::Fetch(_)
+        ));
+        // The unknown-kid rate limit is the worker's own.
+        assert!(matches!(
+            a.plan(None, FetchReason::UnknownKid, NOW + 30),
+            Plan::Fetch(_)
+        ));
+    }
+
+    #[test]
+    fn without_a_tick_requests_refresh_keys_whose_lifetime_is_over() {
+        let mut a = worker();
+        assert_eq!(
+            a.fetch.refresh_due(&a.gate, NOW),
+            None,
+            "nothing loaded: requests fetch when they need keys"
+        );
+        a.fetch_for_request(None, FetchReason::Refresh, NOW);
+        let ttl = a.gate.config.jwks_cache_ttl;
+        assert_eq!(a.fetch.refresh_due(&a.gate, NOW + ttl - 1), None);
+        assert_eq!(a.fetch.refresh_due(&a.gate, NOW + ttl), Some(0));
+        let Plan::Fetch(callout) = a.plan(None, FetchReason::Refresh, NOW + ttl) else {
+            unreachable!("a refresh")
+        };
+        a.send(&callout, Purpose::Request, NOW + ttl);
+        assert_eq!(
+            a.fetch.refresh_due(&a.gate, NOW + ttl),
+            None,
+            "one refresh at a time"
+        );
+    }
+}

@@ -1,0 +1,72 @@
+//! What the host offers, found by asking it rather than assumed. Envoy has everything;
+//! APISIX's host answers `Unimplemented` for time, tick and shared data; Kong's host
+//! (ngx_wasm_module) has them all but does not pass request header changes upstream.
+
+use crate::host;
+use log::warn;
+
+/// The one tick period: background key refresh and cross-worker key loading. Kong's host
+/// traps on a second `set_tick_period`, so it is set once, at configuration.
+pub const TICK_MS: u32 = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// `proxy_get_current_time_nanoseconds` works; else the WASI clock is read.
+    pub host_time: bool,
+    /// The root context gets a tick: keys are refreshed in the background.
+    pub tick: bool,
+    /// Shared data works: keys, fetch claims and the replay store span workers.
+    pub shared_data: bool,
+}
+
+const PROBE_KEY: &str = "auth0_wasm_filter/probe";
+
+impl Capabilities {
+    /// Probes the host from the root context's `on_configure`. `start_tick` sets the tick
+    /// period (the probe for a tick is setting it); pass false when this root context has
+    /// set it already.
+    pub fn probe(start_tick: bool) -> Capabilities {
+        let host_time = host::host_time_ns().is_ok();
+        let tick = !start_tick || host::set_tick_period_ms(TICK_MS).is_ok();
+        let shared_data = !matches!(
+            host::shared_get(PROBE_KEY),
+            Err(host::Status::UNIMPLEMENTED)
+        );
+        let caps = Capabilities {
+            host_time,
+            tick,
+            shared_data,
+        };
+        if caps != Capabilities::FULL {
+            warn!(
+                "host capabilities: time {}, tick {}, shared data {}",
+                on(host_time),
+                on(tick),
+                on(shared_data)
+            );
+        }
+        caps
+    }
+
+    pub const FULL: Capabilities = Capabilities {
+        host_time: true,
+        tick: true,
+        shared_data: true,
+    };
+}
+
+fn on(available: bool) -> &'static str {
+    if available {
+        "available"
+    } else {
+        "missing (worked around)"
+    }
+}
+
+/// Whether request header changes reach the upstream. Kong's host (ngx_wasm_module, found by
+/// its `ngx.*` properties) was seen to proxy the request headers as the client sent them,
+/// whatever the filter removed or replaced. Asked once per worker, from a request context
+/// (where properties are defined on every host).
+pub fn header_changes_reach_upstream() -> bool {
+    !matches!(host::property(&["ngx", "pid"]), Ok(Some(_)))
+}
