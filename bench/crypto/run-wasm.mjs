@@ -18,7 +18,7 @@ if (!modulePath) {
   process.exit(2);
 }
 const args = [];
-let vectors = process.env.WYCHEPROOF_DIR || '../../../shared/vectors/wycheproof';
+let vectors = process.env.WYCHEPROOF_DIR || '../../core/tests/vectors/wycheproof';
 for (let i = 0; i < rest.length; i++) {
   if (rest[i] === '--vectors' && !raw) {
     vectors = rest[++i];

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 export CC_wasm32_wasip1="${CC_wasm32_wasip1:-clang}"
 export AR_wasm32_wasip1="${AR_wasm32_wasip1:-llvm-ar}"
-vectors="${WYCHEPROOF_DIR:-../../../shared/vectors/wycheproof}"
+vectors="${WYCHEPROOF_DIR:-../../core/tests/vectors/wycheproof}"
 mode=("$@")
 # Envoy's V8 (proxy-wasm-cpp-host) turns Liftoff off and compiles every function with TurboFan.
 node=(node --no-liftoff --experimental-wasi-unstable-preview1 --no-warnings run-wasm.mjs)

@@ -1,6 +1,6 @@
 //! The JOSE layer (b64, json, crypto, jwk, jws) against Project Wycheproof's vectors.
 //!
-//! Vectors are read from `../../shared/vectors/wycheproof` relative to this crate, or from the
+//! Vectors are read from `tests/vectors/wycheproof` in this crate (vendored, with their LICENSE), or from the
 //! directory named by `WYCHEPROOF_DIR`. Keys are always built through the crate's public
 //! constructors: `jwk::parse_jwk` on the vector's JWK where it has one, `VerifyingKey::ec` on
 //! the raw coordinates otherwise.
@@ -42,7 +42,7 @@ fn vector_dir() -> PathBuf {
         Some(dir) => PathBuf::from(dir),
         None => PathBuf::from(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/vectors/wycheproof"
+            "/tests/vectors/wycheproof"
         )),
     }
 }

@@ -10,7 +10,7 @@ fn vectors() -> Vec<VectorFile> {
     let dir = std::env::var_os("WYCHEPROOF_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/wycheproof")
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../core/tests/vectors/wycheproof")
         });
     wycheproof::load(&dir).unwrap()
 }

@@ -2,7 +2,7 @@
 //! and SHA-256 throughput. Runs natively or as wasm32-wasip1 (time from the WASI clock).
 //!
 //! Usage: bench [--vectors DIR] [--check] [--quick] [--only NAME]
-//!   --vectors DIR  Wycheproof directory (default: $WYCHEPROOF_DIR or ../../../shared/vectors/wycheproof)
+//!   --vectors DIR  Wycheproof directory (default: $WYCHEPROOF_DIR or ../../core/tests/vectors/wycheproof)
 //!   --check        run every Wycheproof vector through every backend and exit
 //!   --quick        shorter samples
 //!   --only NAME    only algorithms whose name contains NAME
@@ -25,7 +25,7 @@ fn options() -> Options {
     let mut o = Options {
         dir: std::env::var_os("WYCHEPROOF_DIR")
             .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("../../../shared/vectors/wycheproof")),
+            .unwrap_or_else(|| PathBuf::from("../../core/tests/vectors/wycheproof")),
         check: false,
         sample: Duration::from_millis(50),
         samples: 21,
