@@ -10,7 +10,7 @@ CARGO_TARGET_DIR ?= target
 MODULE := dist/auth0_wasm_filter.wasm
 BUILT_MODULE := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release/auth0_wasm_filter.wasm
 
-.PHONY: help setup build test run clean
+.PHONY: help setup build test lint run bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 16
@@ -26,6 +26,11 @@ build: setup ## Build the filter into dist/auth0_wasm_filter.wasm
 test: setup build ## Run every test: unit tests and end-to-end tests against real Envoy
 	$(CARGO) test --workspace
 
+lint: setup ## Check formatting and run clippy (warnings are errors) for the host and the wasm target
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --release --target $(WASM_TARGET) -p auth0-wasm-filter -- -D warnings
+
 run: setup build ## Start the demo: local issuer, echo upstream, Envoy with envoy.yaml; prints curl lines
 	$(CARGO) build -p testbed --bins
 	@scripts/run-demo.sh
@@ -34,7 +39,6 @@ clean: ## Remove build output and demo logs (keeps .tools)
 	$(CARGO) clean
 	rm -rf dist .run
 
-.PHONY: bench
 bench: build ## Benchmark no auth vs Envoy's jwt_authn vs this filter (BENCHMARKS.md); installs wrk if missing
 	@command -v wrk >/dev/null 2>&1 || { echo "bench: installing wrk"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 	$(CARGO) build --release -p testbed --bins

@@ -37,6 +37,12 @@ if command -v rustup >/dev/null 2>&1; then
         say "adding the wasm32-wasip1 target"
         rustup target add wasm32-wasip1
     fi
+    for component in rustfmt clippy; do
+        if ! rustup component list --installed | grep -q "^$component"; then
+            say "adding the $component component (make lint)"
+            rustup component add "$component"
+        fi
+    done
 elif ! rustc --print target-list | grep -qx wasm32-wasip1; then
     say "rustc cannot target wasm32-wasip1 and rustup is missing" >&2
     exit 1

@@ -63,10 +63,16 @@ fn on(available: bool) -> &'static str {
     }
 }
 
-/// Whether request header changes reach the upstream. Kong's host (ngx_wasm_module, found by
-/// its `ngx.*` properties) was seen to proxy the request headers as the client sent them,
-/// whatever the filter removed or replaced. Asked once per worker, from a request context
-/// (where properties are defined on every host).
-pub fn header_changes_reach_upstream() -> bool {
-    !matches!(host::property(&["ngx", "pid"]), Ok(Some(_)))
+/// Whether the host is Kong's ngx_wasm_module, found by its `ngx.*` properties. It proxies
+/// the request headers as the client sent them, whatever the filter removed or replaced.
+/// Asked from a request context, where properties are defined on every host.
+pub fn is_ngx_wasm_module() -> bool {
+    matches!(host::property(&["ngx", "pid"]), Ok(Some(_)))
+}
+
+/// Whether a paused request can be resumed or answered from another context. Envoy's host
+/// can; ngx_wasm_module's `proxy_set_effective_context` does nothing (the worker crashes),
+/// and APISIX's host has no tick, which a request whose fetch went away would wait for.
+pub fn can_wake(caps: &Capabilities, ngx_wasm: bool) -> bool {
+    caps.tick && !ngx_wasm
 }

@@ -1,7 +1,8 @@
 //! The request context: strips forgeable headers, reads what the decision needs, asks the
 //! core, and applies the answer. A request that needs keys fetches them with its own callout
-//! and is decided again in that callout's callback, so it always continues from its own
-//! context.
+//! and is decided again in that callout's callback. On a host that can resume a request from
+//! another context, a request that needs keys this worker already fetches is parked instead,
+//! and woken from the callback that ends that fetch.
 
 use crate::clock;
 use crate::headers;
@@ -14,7 +15,7 @@ use filter_core::rejection::Denial;
 use filter_core::shared::SharedStore;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -23,15 +24,26 @@ use std::time::Duration;
 const MAX_CALLOUTS_PER_REQUEST: u8 = 4;
 
 pub struct Filter {
+    id: u32,
     worker: Option<Rc<RefCell<Worker>>>,
     /// The request as read, and its callout's token, while that callout is out.
     waiting: Option<(OwnedRequest, u32)>,
+    /// Whether the request waits for another request's fetch, in `Worker::parked`.
+    parked: bool,
     callouts: u8,
     /// A key source this request's own fetch failed for: it is not fetched again for this
     /// request, which is answered 503 if it still needs those keys.
     failed_source: Option<usize>,
-    /// A `DPoP-Nonce` to add to the upstream's response.
-    nonce: Option<String>,
+    /// A `DPoP-Nonce` to add to the upstream's response; shared with `Parked` so that a
+    /// request decided from another context still sends it.
+    nonce: Rc<Cell<Option<String>>>,
+}
+
+/// A request waiting for another request's fetch, with what deciding it needs.
+pub struct Parked {
+    id: u32,
+    request: OwnedRequest,
+    nonce: Rc<Cell<Option<String>>>,
 }
 
 /// The parts of a request the decision reads, owned so they outlive the headers callback.
@@ -114,13 +126,15 @@ fn read_request(trust_forwarded: bool) -> OwnedRequest {
 }
 
 impl Filter {
-    pub fn new(worker: Option<Rc<RefCell<Worker>>>) -> Filter {
+    pub fn new(id: u32, worker: Option<Rc<RefCell<Worker>>>) -> Filter {
         Filter {
+            id,
             worker,
             waiting: None,
+            parked: false,
             callouts: 0,
             failed_source: None,
-            nonce: None,
+            nonce: Rc::default(),
         }
     }
 
@@ -136,7 +150,7 @@ impl Filter {
         let mut decided_again = false;
         loop {
             let Decision::NeedKeys { source, reason } = decision else {
-                return respond::apply(w, decision, mode, &mut self.nonce);
+                return respond::apply(w, decision, mode, &self.nonce);
             };
             if self.callouts >= MAX_CALLOUTS_PER_REQUEST || self.failed_source == Some(source) {
                 return respond::deny(w, &UNAVAILABLE);
@@ -147,10 +161,20 @@ impl Filter {
                 store.as_mut().map(|s| s as &mut dyn SharedStore),
                 source,
                 reason,
+                self.id,
                 now_ms / 1000,
             );
             match plan {
                 Plan::Fetch(callout) => return self.fetch(w, request, &callout, mode),
+                Plan::Wait => {
+                    w.parked.push(Parked {
+                        id: self.id,
+                        request,
+                        nonce: Rc::clone(&self.nonce),
+                    });
+                    self.parked = true;
+                    return Action::Pause;
+                }
                 Plan::DecideAgain if !decided_again => {
                     decided_again = true;
                     decision = w.decide(&request.view(), now_ms);
@@ -181,15 +205,23 @@ impl Filter {
             }
             Err(why) => {
                 let mut store = w.key_store();
-                let event = w.fetch.dispatch_failed(
+                let outcome = w.fetch.dispatch_failed(
                     &mut w.gate,
                     store.as_mut().map(|s| s as &mut dyn SharedStore),
                     callout,
                     Purpose::Request,
                     now,
                 );
-                w.report(callout.source, &event, &why);
                 let action = respond::deny(w, &UNAVAILABLE);
+                if let Outcome::Finished {
+                    source,
+                    event,
+                    woken,
+                } = outcome
+                {
+                    w.report(source, &event, &format!(" ({why})"));
+                    wake(w, woken, self.id);
+                }
                 if mode == Mode::Inline {
                     action
                 } else {
@@ -198,6 +230,27 @@ impl Filter {
             }
         }
     }
+}
+
+/// Decides the parked requests `woken` from the callback of the context `current`, which is
+/// made current again afterwards. A request that still needs keys is answered 503.
+pub fn wake(w: &mut Worker, woken: Vec<u32>, current: u32) {
+    if woken.is_empty() {
+        return;
+    }
+    let now_ms = clock::now_ms(w.caps.host_time);
+    for id in woken {
+        let Some(index) = w.parked.iter().position(|p| p.id == id) else {
+            continue;
+        };
+        let parked = w.parked.swap_remove(index);
+        if host::set_effective_context(id).is_err() {
+            continue;
+        }
+        let decision = w.decide(&parked.request.view(), now_ms);
+        respond::apply(w, decision, Mode::Resume, &parked.nonce);
+    }
+    let _ = host::set_effective_context(current);
 }
 
 /// Sends a key fetch; the SDK's dispatcher routes its answer to the context that sent it.
@@ -240,7 +293,7 @@ pub fn answer_callout(w: &mut Worker, token: u32, body_size: usize) -> Outcome {
         &answer,
         now,
     );
-    if let Outcome::Finished { source, event } = &outcome {
+    if let Outcome::Finished { source, event, .. } = &outcome {
         w.report(*source, event, "");
     }
     outcome
@@ -272,13 +325,18 @@ impl Context for Filter {
             Outcome::Next(callout) => {
                 self.fetch(&mut w, request, &callout, Mode::Resume);
             }
-            Outcome::Finished { source, event } => {
+            Outcome::Finished {
+                source,
+                event,
+                woken,
+            } => {
                 if matches!(event, FetchEvent::Failed { .. }) {
                     self.failed_source = Some(source);
                 }
                 let now_ms = clock::now_ms(w.caps.host_time);
                 let decision = w.decide(&request.view(), now_ms);
                 self.settle(&mut w, request, decision, Mode::Resume);
+                wake(&mut w, woken, self.id);
             }
             Outcome::Unknown => {
                 let now_ms = clock::now_ms(w.caps.host_time);
@@ -297,7 +355,8 @@ impl HttpContext for Filter {
         let Ok(mut w) = worker.try_borrow_mut() else {
             return respond::reject_unconfigured();
         };
-        if w.config.forward.rewrites_request() && !w.header_changes_hold() {
+        w.know_host();
+        if w.refused_here() {
             return respond::deny(&w, &Denial::Internal);
         }
         // Identity headers come only from this filter: drop any copy the client sent.
@@ -329,14 +388,21 @@ impl HttpContext for Filter {
 }
 
 impl Drop for Filter {
-    /// A request that went away while its callout was out: the callout's answer, if the host
-    /// still delivers it, is no longer awaited.
+    /// A request that went away while it waited: its callout's answer, if the host still
+    /// delivers it, is no longer awaited, and a parked request is no longer woken.
     fn drop(&mut self) {
-        let Some((_, token)) = self.waiting.take() else {
+        let token = self.waiting.take().map(|(_, token)| token);
+        if token.is_none() && !self.parked {
             return;
-        };
+        }
         if let Some(Ok(mut w)) = self.worker.as_ref().map(|w| w.try_borrow_mut()) {
-            w.fetch.forget(token);
+            if let Some(token) = token {
+                w.fetch.forget(token);
+            }
+            if self.parked {
+                w.fetch.forget_waiter(self.id);
+                w.parked.retain(|p| p.id != self.id);
+            }
         }
     }
 }

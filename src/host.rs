@@ -29,6 +29,7 @@ fn check(status: u32) -> Result<(), Status> {
 
 /// Map types of the ABI.
 #[derive(Debug, Clone, Copy)]
+#[allow(clippy::enum_variant_names)] // the ABI's own names
 #[repr(u32)]
 pub enum Map {
     RequestHeaders = 0,
@@ -88,6 +89,7 @@ extern "C" {
         cas: u32,
     ) -> u32;
     fn proxy_continue_stream(stream: u32) -> u32;
+    fn proxy_set_effective_context(context_id: u32) -> u32;
     #[allow(clippy::too_many_arguments)]
     fn proxy_send_local_response(
         status: u32,
@@ -238,6 +240,13 @@ pub fn resume_request() -> Result<(), Status> {
     check(unsafe { proxy_continue_stream(STREAM_REQUEST) })
 }
 
+/// Makes the calls that follow act on `context_id` (a paused request) instead of the
+/// context whose callback runs. Only Envoy's host switches; see `Worker::can_wake`.
+pub fn set_effective_context(context_id: u32) -> Result<(), Status> {
+    // Safety: no pointers.
+    check(unsafe { proxy_set_effective_context(context_id) })
+}
+
 /// Answers the current request with a local response.
 pub fn send_response(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Result<(), Status> {
     let pairs = encode_pairs(headers);
@@ -304,8 +313,8 @@ fn encode_pairs(pairs: &[(&str, &str)]) -> Vec<u8> {
 /// Decodes the ABI's map encoding; `None` for anything malformed.
 fn decode_pairs(bytes: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
     let word = |at: usize| -> Option<usize> {
-        let b = bytes.get(at..at.checked_add(4)?)?;
-        usize::try_from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok()
+        let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
+        usize::try_from(u32::from_le_bytes(b)).ok()
     };
     let count = word(0)?;
     // Each pair takes at least 10 bytes (two lengths and two NULs): bounds the count.

@@ -14,5 +14,5 @@ mod worker;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Trace);
-    proxy_wasm::set_root_context(|_| Box::<plugin::Plugin>::default());
+    proxy_wasm::set_root_context(|id| Box::new(plugin::Plugin::new(id)));
 }}

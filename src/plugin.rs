@@ -17,11 +17,21 @@ use proxy_wasm::types::ContextType;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-#[derive(Default)]
 pub struct Plugin {
+    id: u32,
     worker: Option<Rc<RefCell<Worker>>>,
     /// The tick period is set once per root context (Kong's host traps on a second call).
     tick_set: bool,
+}
+
+impl Plugin {
+    pub fn new(id: u32) -> Plugin {
+        Plugin {
+            id,
+            worker: None,
+            tick_set: false,
+        }
+    }
 }
 
 /// Why `config` cannot run on a host with `caps`, if it cannot.
@@ -46,10 +56,11 @@ impl Context for Plugin {
         let Some(worker) = &self.worker else { return };
         if let Ok(mut w) = worker.try_borrow_mut() {
             let w = &mut *w;
-            // A background fetch: nobody waits for it, and its JWKS request (after discovery)
-            // goes out on the next tick rather than from here.
-            let outcome = filter::answer_callout(w, token, body_size);
-            debug_assert!(!matches!(outcome, Outcome::Next(_)));
+            // A background fetch: its JWKS request (after discovery) goes out on the next
+            // tick rather than from here; requests parked for it are decided.
+            if let Outcome::Finished { woken, .. } = filter::answer_callout(w, token, body_size) {
+                filter::wake(w, woken, self.id);
+            }
         }
     }
 }
@@ -90,26 +101,30 @@ impl RootContext for Plugin {
         let w = &mut *guard;
         let now = clock::now_ms(w.caps.host_time) / 1000;
         let mut store = w.key_store();
-        let callouts = w.fetch.on_tick(
+        let tick = w.fetch.on_tick(
             &mut w.gate,
             store.as_mut().map(|s| s as &mut dyn SharedStore),
             now,
         );
-        for callout in callouts {
+        filter::wake(w, tick.woken, self.id);
+        for callout in tick.callouts {
             match filter::dispatch(self, &callout) {
                 Ok(token) => w
                     .fetch
                     .dispatched(token, &callout, Purpose::Background, now),
                 Err(why) => {
                     let mut store = w.key_store();
-                    let event = w.fetch.dispatch_failed(
+                    let outcome = w.fetch.dispatch_failed(
                         &mut w.gate,
                         store.as_mut().map(|s| s as &mut dyn SharedStore),
                         &callout,
                         Purpose::Background,
                         now,
                     );
-                    w.report(callout.source, &event, &format!(" ({why})"));
+                    if let Outcome::Finished { event, woken, .. } = outcome {
+                        w.report(callout.source, &event, &format!(" ({why})"));
+                        filter::wake(w, woken, self.id);
+                    }
                 }
             }
         }
@@ -118,8 +133,8 @@ impl RootContext for Plugin {
         w.gate.tokens.purge_expired(skew, now);
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Filter::new(self.worker.clone())))
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Filter::new(context_id, self.worker.clone())))
     }
 
     fn get_type(&self) -> Option<ContextType> {

@@ -9,6 +9,7 @@ use filter_core::authorize::{Decision, PassReason};
 use filter_core::rejection::{self, Denial};
 use log::debug;
 use proxy_wasm::types::Action;
+use std::cell::Cell;
 
 /// Whether the request is inside its own headers callback, or paused and resumed later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +23,7 @@ pub fn apply(
     worker: &Worker,
     decision: Decision,
     mode: Mode,
-    nonce: &mut Option<String>,
+    nonce: &Cell<Option<String>>,
 ) -> Action {
     let config = &worker.config;
     match decision {
@@ -43,7 +44,7 @@ pub fn apply(
                 headers::set_request("dpop", None);
             }
             if allowed.next_nonce.is_some() {
-                *nonce = allowed.next_nonce;
+                nonce.set(allowed.next_nonce);
             }
             worker.metrics.allowed();
             proceed(mode)

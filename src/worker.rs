@@ -3,6 +3,7 @@
 //! share it through `Rc<RefCell<_>>` (a VM is single-threaded).
 
 use crate::capabilities::{self, Capabilities};
+use crate::filter::Parked;
 use crate::host;
 use crate::metrics::Metrics;
 use filter_core::authorize::{Decision, Gate, RequestView};
@@ -36,8 +37,10 @@ pub struct Worker {
     pub caps: Capabilities,
     /// The replay store when proofs are remembered per worker.
     local_replay: Option<MemoryStore>,
-    /// Whether request header changes reach the upstream on this host; asked once.
-    header_changes: Option<bool>,
+    /// Whether the host is Kong's ngx_wasm_module; asked on the first request.
+    ngx_wasm: Option<bool>,
+    /// Requests waiting for another request's fetch, by context id.
+    pub parked: Vec<Parked>,
 }
 
 impl Worker {
@@ -54,25 +57,38 @@ impl Worker {
             metrics,
             caps,
             local_replay,
-            header_changes: None,
+            ngx_wasm: None,
+            parked: Vec::new(),
         }
     }
 
-    /// Whether this host applies the filter's request header changes upstream. When it does
-    /// not, a configuration that relies on them (identity headers, stripping credentials) is
-    /// refused: every request is answered 500, and the reason is logged once per worker.
-    pub fn header_changes_hold(&mut self) -> bool {
-        *self.header_changes.get_or_insert_with(|| {
-            let hold = capabilities::header_changes_reach_upstream();
-            if !hold {
-                error!(
-                    "configuration refused: \"forward\" (claim headers, claims header, strip_authorization) \
-                     needs request header changes to reach the upstream, and this host \
-                     (ngx_wasm_module) proxies the headers as the client sent them; remove \"forward\""
-                );
-            }
-            hold
-        })
+    /// Learns, on the first request (where properties are defined on every host), what the
+    /// host does with requests. On a host that resumes a request from another context (Envoy:
+    /// it has a tick and is not ngx_wasm_module), requests wait for one fetch of the keys.
+    ///
+    /// ngx_wasm_module proxies request headers as the client sent them, so a configuration
+    /// that relies on changing them (identity headers, stripping credentials) is refused
+    /// there: every request is answered 500, and the reason is logged once per worker.
+    pub fn know_host(&mut self) {
+        if self.ngx_wasm.is_some() {
+            return;
+        }
+        let ngx_wasm = capabilities::is_ngx_wasm_module();
+        self.ngx_wasm = Some(ngx_wasm);
+        self.fetch
+            .set_can_wake(capabilities::can_wake(&self.caps, ngx_wasm));
+        if ngx_wasm && self.config.forward.rewrites_request() {
+            error!(
+                "configuration refused: \"forward\" (claim headers, claims header, strip_authorization) \
+                 needs request header changes to reach the upstream, and this host \
+                 (ngx_wasm_module) proxies the headers as the client sent them; remove \"forward\""
+            );
+        }
+    }
+
+    /// Whether the configuration can run on this host (see [`Worker::know_host`]).
+    pub fn refused_here(&self) -> bool {
+        self.ngx_wasm == Some(true) && self.config.forward.rewrites_request()
     }
 
     /// Counts and logs how a key fetch ended.

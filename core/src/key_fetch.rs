@@ -6,8 +6,11 @@
 //!   callout's callback, so it continues from its own context. No request is ever resumed
 //!   from the root context or from another request (Kong's and APISIX's hosts cannot switch
 //!   contexts, and APISIX lets a paused request through unless it has a callout out).
-//!   Several requests waiting at once each fetch, at most [`MAX_FETCHES_PER_SOURCE`] per key
-//!   source and worker; past that they are answered 503 with `Retry-After: 1`.
+//!   On hosts that can resume a request from another context (Envoy), a request that needs
+//!   keys while this worker already fetches them waits for that fetch instead (at most
+//!   [`MAX_WAITERS`] per worker), and is decided again when it ends. Elsewhere, several
+//!   requests waiting at once each fetch, at most [`MAX_FETCHES_PER_SOURCE`] per key source
+//!   and worker; past that they are answered 503 with `Retry-After: 1`.
 //! - Only a request's callback chains discovery into the JWKS fetch. A background fetch (the
 //!   root context's tick, on hosts that have one) sends its JWKS request on the next tick:
 //!   Kong's host crashes on a callout made inside the root context's callout callback.
@@ -30,6 +33,9 @@ use std::rc::Rc;
 /// Callouts for one key source that one worker keeps out at once; a request that would need
 /// one more is answered 503 at once. Bounds what a burst of waiting requests costs the issuer.
 pub const MAX_FETCHES_PER_SOURCE: usize = 8;
+
+/// Requests one worker keeps waiting for another request's fetch; more are answered 503.
+pub const MAX_WAITERS: usize = 1024;
 
 /// Discovery and JWKS bodies larger than this are refused without being read.
 pub const MAX_FETCH_BODY: usize = 512 * 1024;
@@ -81,6 +87,9 @@ pub struct Answer<'a> {
 pub enum Plan {
     /// Make this callout (then report it with [`KeyFetch::dispatched`]) and wait for it.
     Fetch(Callout),
+    /// Wait for a fetch this worker already makes: the request is among the `woken` of the
+    /// [`Outcome`] or [`Tick`] that ends the wait.
+    Wait,
     /// The keys this request can have are here already: decide it again.
     DecideAgain,
     /// Answer 503 with this `Retry-After`.
@@ -92,8 +101,13 @@ pub enum Plan {
 pub enum Outcome {
     /// Discovery answered: make this JWKS callout from the same request context.
     Next(Callout),
-    /// The fetch for `source` ended; `event` says how, for metrics and logs.
-    Finished { source: usize, event: FetchEvent },
+    /// The fetch for `source` ended; `event` says how, for metrics and logs. The waiting
+    /// requests in `woken` are to be decided again.
+    Finished {
+        source: usize,
+        event: FetchEvent,
+        woken: Vec<u32>,
+    },
     /// Not a callout of this worker (or one whose request went away).
     Unknown,
 }
@@ -106,6 +120,24 @@ pub enum FetchEvent {
     DiscoveryDone,
     /// The fetch failed; the source is not tried again for `retry_after` seconds.
     Failed { why: String, retry_after: u64 },
+}
+
+/// What the root context's tick leads to.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Tick {
+    /// Background fetches to start.
+    pub callouts: Vec<Callout>,
+    /// Waiting requests to decide again: keys came from another worker, or they waited
+    /// longer than a fetch may take.
+    pub woken: Vec<u32>,
+}
+
+/// A request waiting for a fetch of this worker, by its context id.
+#[derive(Debug, Clone, Copy)]
+struct Waiter {
+    id: u32,
+    source: usize,
+    since: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -124,6 +156,10 @@ pub struct KeyFetch {
     /// Per source: a background fetch holds the cross-worker claim and its JWKS request is
     /// due on the next tick.
     jwks_due: Vec<bool>,
+    /// Whether the host can resume a request from another context, so that requests can
+    /// wait for one fetch; false until the shell has found out.
+    can_wake: bool,
+    waiters: Vec<Waiter>,
 }
 
 impl KeyFetch {
@@ -131,16 +167,24 @@ impl KeyFetch {
         KeyFetch {
             in_flight: Vec::new(),
             jwks_due: vec![false; source_count],
+            can_wake: false,
+            waiters: Vec::new(),
         }
     }
 
-    /// Decides how a request that needs keys of `source` (for `reason`) gets them.
+    /// Lets requests wait for another request's fetch (the host can resume them from there).
+    pub fn set_can_wake(&mut self, can_wake: bool) {
+        self.can_wake = can_wake;
+    }
+
+    /// Decides how the request `id` that needs keys of `source` (for `reason`) gets them.
     pub fn plan_for_request(
         &mut self,
         gate: &mut Gate,
-        mut store: Option<&mut dyn SharedStore>,
+        store: Option<&mut dyn SharedStore>,
         source: usize,
         reason: FetchReason,
+        id: u32,
         now: u64,
     ) -> Plan {
         if let Some(store) = store.as_deref() {
@@ -149,7 +193,7 @@ impl KeyFetch {
             }
         }
         if reason == FetchReason::UnknownKid && !gate.keys.kid_refresh_in_progress(source, now) {
-            let claim = match store.as_deref_mut() {
+            let claim = match store {
                 Some(store) => claim_kid_refresh(gate, store, source, now),
                 None => Claim::Won,
             };
@@ -165,6 +209,17 @@ impl KeyFetch {
                     }
                 }
             }
+        }
+        if self.can_wake && self.count(source) > 0 {
+            if self.waiters.len() >= MAX_WAITERS {
+                return Plan::Unavailable { retry_after: 1 };
+            }
+            self.waiters.push(Waiter {
+                id,
+                source,
+                since: now,
+            });
+            return Plan::Wait;
         }
         if self.count(source) >= MAX_FETCHES_PER_SOURCE {
             return Plan::Unavailable { retry_after: 1 };
@@ -199,8 +254,8 @@ impl KeyFetch {
         callout: &Callout,
         purpose: Purpose,
         now: u64,
-    ) -> FetchEvent {
-        self.failed(
+    ) -> Outcome {
+        let event = self.failed(
             gate,
             store,
             callout.source,
@@ -208,12 +263,19 @@ impl KeyFetch {
             purpose,
             now,
             "the host refused the callout".into(),
-        )
+        );
+        self.finished(callout.source, event)
     }
 
-    /// A request went away: its callout's answer, if one still comes, changes nothing.
+    /// A request went away: its callout's answer, if one still comes, changes nothing. Its
+    /// waiters, if that was the last fetch of their source, get one from the next tick.
     pub fn forget(&mut self, token: u32) {
         self.in_flight.retain(|f| f.token != token);
+    }
+
+    /// A waiting request went away.
+    pub fn forget_waiter(&mut self, id: u32) {
+        self.waiters.retain(|w| w.id != id);
     }
 
     /// Handles the answer to the callout `token`.
@@ -281,35 +343,82 @@ impl KeyFetch {
                 self.install(gate, store, &fetch, body, answer.cache_control, now)
             }
         };
-        Outcome::Finished { source, event }
+        self.finished(source, event)
     }
 
-    /// The root context's tick: loads what other workers published, and returns the
-    /// background fetches to start (refreshes that are due, JWKS requests after discovery).
+    /// A fetch for `source` ended: its waiters are woken once no fetch of this worker can
+    /// still bring them keys.
+    fn finished(&mut self, source: usize, event: FetchEvent) -> Outcome {
+        let fetch_continues =
+            self.count(source) > 0 || self.jwks_due.get(source).copied().unwrap_or(false);
+        let woken = if fetch_continues && !matches!(event, FetchEvent::Installed { .. }) {
+            Vec::new()
+        } else {
+            self.take_waiters(|w| w.source == source)
+        };
+        Outcome::Finished {
+            source,
+            event,
+            woken,
+        }
+    }
+
+    fn take_waiters(&mut self, wake: impl Fn(&Waiter) -> bool) -> Vec<u32> {
+        let mut woken = Vec::new();
+        self.waiters.retain(|w| {
+            let woke = wake(w);
+            if woke {
+                woken.push(w.id);
+            }
+            !woke
+        });
+        woken
+    }
+
+    /// The root context's tick: loads what other workers published, wakes the requests that
+    /// can be decided now, and returns the background fetches to start (refreshes that are
+    /// due, JWKS requests after discovery, and a fetch for requests whose fetch went away).
     pub fn on_tick(
         &mut self,
         gate: &mut Gate,
         mut store: Option<&mut dyn SharedStore>,
         now: u64,
-    ) -> Vec<Callout> {
-        // A callout the host never answered must not hold a slot forever.
+    ) -> Tick {
+        // A callout the host never answered must not hold a slot forever, nor a request wait
+        // longer than a fetch may take.
         let lease = gate.keys.policy().fetch_lease;
         self.in_flight
             .retain(|f| now < f.started.saturating_add(lease));
-        let mut callouts = Vec::new();
+        let mut tick = Tick {
+            callouts: Vec::new(),
+            woken: self.take_waiters(|w| now >= w.since.saturating_add(lease)),
+        };
         for source in 0..gate.config.key_sources.len() {
             if let Some(store) = store.as_deref() {
-                sync_from_shared(gate, store, source);
+                if sync_from_shared(gate, store, source) {
+                    tick.woken.extend(self.take_waiters(|w| w.source == source));
+                }
             }
             let jwks_due = self.jwks_due.get(source).copied().unwrap_or(false);
             if jwks_due {
                 if let Some(due) = self.jwks_due.get_mut(source) {
                     *due = false;
                 }
-                callouts.extend(self.callout(gate, source, Step::Jwks));
+                tick.callouts.extend(self.callout(gate, source, Step::Jwks));
                 continue;
             }
-            if !gate.keys.want_fetch(source, FetchReason::Refresh, now) || self.count(source) > 0 {
+            if self.count(source) > 0 {
+                continue;
+            }
+            if self.waiters.iter().any(|w| w.source == source) {
+                // The request that fetched for them went away.
+                if !gate.keys.fetching(source, now) {
+                    gate.keys.fetch_started(source, FetchReason::Refresh, now);
+                }
+                tick.callouts.extend(self.first_callout(gate, source));
+                continue;
+            }
+            if !gate.keys.want_fetch(source, FetchReason::Refresh, now) {
                 continue;
             }
             if let Some(store) = store.as_deref_mut() {
@@ -318,9 +427,9 @@ impl KeyFetch {
                 }
             }
             gate.keys.fetch_started(source, FetchReason::Refresh, now);
-            callouts.extend(self.first_callout(gate, source));
+            tick.callouts.extend(self.first_callout(gate, source));
         }
-        callouts
+        tick
     }
 
     /// On a host without a tick, a request refreshes keys whose lifetime is over before it is
@@ -576,6 +685,8 @@ mod tests {
     use crate::shared::MemoryStore;
 
     const NOW: u64 = 1_700_000_000;
+    /// The context id of the request a test plans for.
+    const REQUEST: u32 = 7;
     const DISCOVERY: &[u8] =
         br#"{"issuer":"https://tenant.example.com/","jwks_uri":"https://tenant.example.com/keys.json"}"#;
     const JWKS: &[u8] = br#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
@@ -621,7 +732,7 @@ mod tests {
         fn plan(&mut self, store: Option<&mut MemoryStore>, reason: FetchReason, now: u64) -> Plan {
             let store = store.map(|s| s as &mut dyn SharedStore);
             self.fetch
-                .plan_for_request(&mut self.gate, store, 0, reason, now)
+                .plan_for_request(&mut self.gate, store, 0, reason, REQUEST, now)
         }
 
         /// Sends `callout` as the host would, returning its token.
@@ -644,7 +755,12 @@ mod tests {
                 .on_answer(&mut self.gate, store, token, answer, now)
         }
 
+        /// The background fetches a tick starts.
         fn tick(&mut self, store: Option<&mut MemoryStore>, now: u64) -> Vec<Callout> {
+            self.full_tick(store, now).callouts
+        }
+
+        fn full_tick(&mut self, store: Option<&mut MemoryStore>, now: u64) -> Tick {
             let store = store.map(|s| s as &mut dyn SharedStore);
             self.fetch.on_tick(&mut self.gate, store, now)
         }
@@ -716,10 +832,116 @@ mod tests {
                 event: FetchEvent::Installed {
                     keys: 1,
                     skipped: vec![]
-                }
+                },
+                woken: vec![]
             }
         );
         assert!(a.has("k1", NOW));
+    }
+
+    /// Plans for the request `id` on a worker whose host can resume it from elsewhere.
+    fn plan_as(w: &mut Worker, store: Option<&mut MemoryStore>, id: u32, now: u64) -> Plan {
+        let store = store.map(|s| s as &mut dyn SharedStore);
+        w.fetch
+            .plan_for_request(&mut w.gate, store, 0, FetchReason::Refresh, id, now)
+    }
+
+    #[test]
+    fn where_requests_can_be_woken_they_wait_for_the_one_fetch_out() {
+        let mut a = worker();
+        a.fetch.set_can_wake(true);
+        let Plan::Fetch(discovery) = plan_as(&mut a, None, 1, NOW) else {
+            unreachable!("the first request fetches")
+        };
+        let token = a.send(&discovery, Purpose::Request, NOW);
+        for id in 2..=20 {
+            assert_eq!(plan_as(&mut a, None, id, NOW), Plan::Wait);
+        }
+        let Outcome::Next(jwks) = a.answer(None, token, &ok(DISCOVERY), NOW) else {
+            unreachable!("discovery leads to the JWKS")
+        };
+        let token = a.send(&jwks, Purpose::Request, NOW);
+        assert_eq!(plan_as(&mut a, None, 21, NOW), Plan::Wait, "still fetching");
+        let Outcome::Finished { woken, .. } = a.answer(None, token, &ok(JWKS), NOW) else {
+            unreachable!("the fetch ends")
+        };
+        assert_eq!(woken, (2..=21).collect::<Vec<_>>());
+        assert!(a.has("k1", NOW));
+    }
+
+    #[test]
+    fn waiters_are_woken_when_the_fetch_fails_or_is_refused() {
+        let mut a = worker();
+        a.fetch.set_can_wake(true);
+        let Plan::Fetch(discovery) = plan_as(&mut a, None, 1, NOW) else {
+            unreachable!("the first request fetches")
+        };
+        let token = a.send(&discovery, Purpose::Request, NOW);
+        assert_eq!(plan_as(&mut a, None, 2, NOW), Plan::Wait);
+        let Outcome::Next(jwks) = a.answer(None, token, &ok(DISCOVERY), NOW) else {
+            unreachable!("discovery leads to the JWKS")
+        };
+        let outcome = a
+            .fetch
+            .dispatch_failed(&mut a.gate, None, &jwks, Purpose::Request, NOW);
+        let Outcome::Finished { event, woken, .. } = outcome else {
+            unreachable!("a refused callout ends the fetch")
+        };
+        assert!(matches!(event, FetchEvent::Failed { .. }));
+        assert_eq!(woken, vec![2]);
+    }
+
+    #[test]
+    fn waiters_of_a_request_that_went_away_get_a_fetch_on_the_tick_then_give_up() {
+        let mut a = worker();
+        a.fetch.set_can_wake(true);
+        let Plan::Fetch(discovery) = plan_as(&mut a, None, 1, NOW) else {
+            unreachable!("the first request fetches")
+        };
+        let token = a.send(&discovery, Purpose::Request, NOW);
+        assert_eq!(plan_as(&mut a, None, 2, NOW), Plan::Wait);
+        assert_eq!(plan_as(&mut a, None, 3, NOW), Plan::Wait);
+        a.fetch.forget(token);
+        a.fetch.forget_waiter(3);
+        let tick = a.full_tick(None, NOW + 1);
+        assert!(tick.woken.is_empty());
+        let [callout] = tick.callouts.as_slice() else {
+            unreachable!("one fetch for the waiter left: {tick:?}")
+        };
+        a.send(callout, Purpose::Background, NOW + 1);
+        // The host never answers: the waiter is decided again once a fetch may be over.
+        let lease = a.gate.keys.policy().fetch_lease;
+        assert!(a.full_tick(None, NOW + lease - 1).woken.is_empty());
+        assert_eq!(a.full_tick(None, NOW + lease).woken, vec![2]);
+    }
+
+    #[test]
+    fn waiters_are_woken_by_keys_another_worker_published() {
+        let mut store = MemoryStore::default();
+        let (mut a, mut b) = (worker(), worker());
+        b.fetch.set_can_wake(true);
+        let Plan::Fetch(discovery) = plan_as(&mut b, Some(&mut store), 1, NOW) else {
+            unreachable!("the first request fetches")
+        };
+        b.send(&discovery, Purpose::Request, NOW);
+        assert_eq!(plan_as(&mut b, Some(&mut store), 2, NOW), Plan::Wait);
+        a.fetch_for_request(Some(&mut store), FetchReason::Refresh, NOW);
+        assert_eq!(b.full_tick(Some(&mut store), NOW + 1).woken, vec![2]);
+    }
+
+    #[test]
+    fn without_waking_the_waiting_requests_each_fetch_up_to_the_bound() {
+        let mut a = worker();
+        for id in 0..MAX_FETCHES_PER_SOURCE as u32 {
+            let Plan::Fetch(callout) = plan_as(&mut a, None, id, NOW) else {
+                unreachable!("each request fetches")
+            };
+            a.send(&callout, Purpose::Request, NOW);
+        }
+        assert_eq!(
+            plan_as(&mut a, None, 99, NOW),
+            Plan::Unavailable { retry_after: 1 }
+        );
     }
 
     #[test]
@@ -755,7 +977,8 @@ mod tests {
             outcome,
             Outcome::Finished {
                 source: 0,
-                event: FetchEvent::DiscoveryDone
+                event: FetchEvent::DiscoveryDone,
+                woken: vec![]
             }
         );
         // ...the JWKS request goes out on the next tick.

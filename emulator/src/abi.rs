@@ -24,13 +24,16 @@ const UNIMPLEMENTED: i32 = 12;
 
 const ROOT: u32 = 1;
 
+/// A local response: status, headers, body.
+type Local = (u16, Vec<(String, String)>, Vec<u8>);
+
 /// The request whose callbacks run.
 #[derive(Default)]
 struct RequestState {
     headers: Vec<(String, String)>,
     sent: Vec<(String, String)>,
     response_headers: Vec<(String, String)>,
-    local: Option<(u16, Vec<(String, String)>, Vec<u8>)>,
+    local: Option<Local>,
     resumed: bool,
 }
 
@@ -657,10 +660,13 @@ fn define(linker: &mut Linker<State>, profile: Profile) -> Result<(), Error> {
             let mut text = Vec::new();
             for i in 0..n {
                 let iov = read(&caller, iovs + i * 8, 8)?;
-                let (ptr, len) = (
-                    i32::from_le_bytes([iov[0], iov[1], iov[2], iov[3]]),
-                    i32::from_le_bytes([iov[4], iov[5], iov[6], iov[7]]),
-                );
+                let half = |at: usize| {
+                    iov.get(at..at + 4)
+                        .and_then(|b| b.try_into().ok())
+                        .map(i32::from_le_bytes)
+                        .ok_or_else(|| Error::new("short iovec"))
+                };
+                let (ptr, len) = (half(0)?, half(4)?);
                 text.extend(read(&caller, ptr, len)?);
                 total += len as u32;
             }

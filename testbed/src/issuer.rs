@@ -280,6 +280,8 @@ struct Settings {
     canned_discovery: Option<Response>,
     canned_jwks: Option<Response>,
     outage: Option<Outage>,
+    /// How long the discovery document and the JWKS take to be answered.
+    delay: Duration,
 }
 
 struct IssuerState {
@@ -399,6 +401,10 @@ impl Handler for IssuerState {
             }
             _ => {}
         }
+        let delay = self.settings().delay;
+        if !delay.is_zero() && matches!(path, DISCOVERY_PATH | JWKS_PATH) {
+            std::thread::sleep(delay);
+        }
         let settings = self.settings();
         match settings.outage {
             Some(Outage::Hang) => return Action::Hold,
@@ -455,6 +461,7 @@ impl Issuer {
                 canned_discovery: None,
                 canned_jwks: None,
                 outage: None,
+                delay: Duration::ZERO,
             }),
             discovery_fetches: AtomicU64::new(0),
             jwks_fetches: AtomicU64::new(0),
@@ -570,6 +577,11 @@ impl IssuerHandle {
             Outage::Refuse => self.server.set_accepting(false),
             Outage::Status(_) | Outage::Hang => self.server.set_accepting(true),
         }
+    }
+
+    /// Answers the discovery document and the JWKS only after `delay` from now on.
+    pub fn answer_after(&self, delay: Duration) {
+        self.state.settings().delay = delay;
     }
 
     /// Ends an outage: listening again, held requests let go (unanswered).
