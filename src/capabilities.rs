@@ -3,11 +3,8 @@
 //! (ngx_wasm_module) has them all but does not pass request header changes upstream.
 
 use crate::host;
+use filter_core::key_fetch::TICK_MS;
 use log::warn;
-
-/// The one tick period: background key refresh and cross-worker key loading. Kong's host
-/// traps on a second `set_tick_period`, so it is set once, at configuration.
-pub const TICK_MS: u32 = 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
@@ -23,8 +20,8 @@ const PROBE_KEY: &str = "auth0_wasm_filter/probe";
 
 impl Capabilities {
     /// Probes the host from the root context's `on_configure`. `start_tick` sets the tick
-    /// period (the probe for a tick is setting it); pass false when this root context has
-    /// set it already.
+    /// period (the probe for a tick is setting it; Kong's host traps on a second call, so it
+    /// is set once); pass false when this root context has set it already.
     pub fn probe(start_tick: bool) -> Capabilities {
         let host_time = host::host_time_ns().is_ok();
         let tick = !start_tick || host::set_tick_period_ms(TICK_MS).is_ok();

@@ -173,6 +173,7 @@ impl Filter {
                         nonce: Rc::clone(&self.nonce),
                     });
                     self.parked = true;
+                    w.tune_tick();
                     return Action::Pause;
                 }
                 Plan::DecideAgain if !decided_again => {

@@ -9,7 +9,7 @@ use crate::host;
 use crate::metrics::Metrics;
 use crate::worker::{HostStore, Worker};
 use filter_core::config::{self, Config, ReplayScope};
-use filter_core::key_fetch::{Outcome, Purpose};
+use filter_core::key_fetch::{self, Outcome, Purpose};
 use filter_core::shared::{self, SharedStore};
 use log::{error, info};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -86,6 +86,9 @@ impl RootContext for Plugin {
             shared::create_replay_slots(&mut HostStore);
         }
         let worker = Worker::new(Rc::new(config), caps, Metrics::define());
+        if caps.shared_data {
+            key_fetch::create_claims(&worker.gate, &mut HostStore);
+        }
         self.worker = Some(Rc::new(RefCell::new(worker)));
         info!("configuration loaded");
         true
@@ -128,6 +131,7 @@ impl RootContext for Plugin {
                 }
             }
         }
+        w.tune_tick();
         w.keys_gauge(now);
         let skew = w.config.clock_skew;
         w.gate.tokens.purge_expired(skew, now);

@@ -8,7 +8,7 @@ use crate::host;
 use crate::metrics::Metrics;
 use filter_core::authorize::{Decision, Gate, RequestView};
 use filter_core::config::{Config, ReplayScope};
-use filter_core::key_fetch::{FetchEvent, KeyFetch};
+use filter_core::key_fetch::{FetchEvent, KeyFetch, TICK_MS};
 use filter_core::shared::{MemoryStore, Replay, SharedStore, WriteError};
 use log::{debug, error, warn};
 use std::rc::Rc;
@@ -41,6 +41,8 @@ pub struct Worker {
     ngx_wasm: Option<bool>,
     /// Requests waiting for another request's fetch, by context id.
     pub parked: Vec<Parked>,
+    /// The tick period last set.
+    tick_ms: u32,
 }
 
 impl Worker {
@@ -59,6 +61,19 @@ impl Worker {
             local_replay,
             ngx_wasm: None,
             parked: Vec::new(),
+            tick_ms: TICK_MS,
+        }
+    }
+
+    /// Sets the tick period the key fetches need, on hosts that can wake requests (only they
+    /// allow setting it again, and from a request context).
+    pub fn tune_tick(&mut self) {
+        let wanted = self.fetch.tick_period_ms();
+        if self.fetch.can_wake()
+            && wanted != self.tick_ms
+            && host::set_tick_period_ms(wanted).is_ok()
+        {
+            self.tick_ms = wanted;
         }
     }
 
@@ -99,7 +114,11 @@ impl Worker {
                     warn!("JWKS key skipped: {key}");
                 }
                 self.metrics.key_fetch(true);
-                debug!("{keys} keys for source {source} fetched");
+                if *keys == 0 {
+                    warn!("the JWKS of source {source} has no usable key: every token is refused");
+                } else {
+                    debug!("{keys} keys for source {source} fetched");
+                }
             }
             FetchEvent::DiscoveryDone => debug!("discovery for source {source} answered"),
             FetchEvent::Failed { why, retry_after } => {

@@ -360,6 +360,54 @@ fn unusable_discovery_or_jwks_documents_are_503_until_fixed() {
     }
 }
 
+/// A JWKS that parses but holds no usable key is an answer: every token is refused 401
+/// `invalid_token`, not 503. The issuer's next key is found by the unknown-`kid` refetch.
+#[test]
+fn a_key_set_without_usable_keys_refuses_tokens_with_401() {
+    for (case, jwks) in [
+        ("no keys", json!({"keys": []})),
+        (
+            "only unsupported keys",
+            json!({"keys": [{"kty": "oct", "kid": "shared", "k": "c2VjcmV0"}]}),
+        ),
+    ] {
+        let stack = Stack::start_with(
+            IssuerOptions::default(),
+            |issuer| {
+                issuer.publish_jwks(jwks);
+                with(
+                    demo_config(issuer),
+                    "jwks_min_refresh_interval_seconds",
+                    json!(1),
+                )
+            },
+            |options| options,
+        );
+        let target = Target::main(&stack);
+        let token = stack.token().build();
+        let response = target.denied(&private(&token), case);
+        contract::invalid_token(&response, case);
+
+        stack.issuer.publish(&[Key::Rsa1]);
+        until_status(
+            &target,
+            &private(&token),
+            200,
+            Duration::from_secs(5),
+            &format!("{case}: the key published later"),
+        );
+        assert_eq!(
+            filter_stat(&stack.gateway, "jwks_fetch.failure"),
+            0,
+            "{case}"
+        );
+        assert!(
+            stack.gateway.log().contains("has no usable key"),
+            "{case}: the empty key set is logged"
+        );
+    }
+}
+
 #[test]
 fn cache_control_max_age_shortens_the_key_lifetime() {
     // The configured TTL (default 600 s) is capped by the response's max-age.
@@ -558,6 +606,53 @@ fn workers_share_refetched_keys_and_the_unknown_kid_rate_limit() {
         stack.issuer.jwks_fetches(),
         fetches + 1,
         "one refetch for an unknown kid across workers"
+    );
+}
+
+/// A key rotation under load: a burst of tokens with the new `kid` over both workers, while
+/// the JWKS answers slowly. Every request waits for the one refetch, on its own worker or on
+/// the other, and passes.
+#[test]
+fn a_rotation_burst_over_two_workers_waits_for_one_refetch() {
+    let stack = Stack::start_with(
+        IssuerOptions::default(),
+        |issuer| {
+            with(
+                demo_config(issuer),
+                "jwks_min_refresh_interval_seconds",
+                json!(1),
+            )
+        },
+        |options| options.concurrency(2),
+    );
+    let target = Target::main(&stack);
+    assert!(stack
+        .issuer
+        .wait_for_jwks_fetches(1, Duration::from_secs(5)));
+    let old = private(&stack.token().build());
+    assert_eq!(spread(&target, &old, 10), vec![200; 10]);
+    thread::sleep(Duration::from_millis(1100));
+
+    stack.issuer.publish(&[Key::Rsa1, Key::Rsa2]);
+    stack.issuer.answer_after(Duration::from_millis(1500));
+    let new = private(&stack.token().key(Key::Rsa2).build());
+    let fetches = stack.issuer.jwks_fetches();
+    let before = connections_per_worker(&stack.gateway);
+    let responses: Vec<Response> = thread::scope(|scope| {
+        let handles: Vec<_> = (0..50).map(|_| scope.spawn(|| target.send(&new))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let after = connections_per_worker(&stack.gateway);
+    assert!(
+        after[0] > before[0] && after[1] > before[1],
+        "the burst must reach both workers ({before:?} then {after:?})"
+    );
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![200; 50]);
+    assert_eq!(
+        stack.issuer.jwks_fetches(),
+        fetches + 1,
+        "one refetch for the new kid across workers"
     );
 }
 

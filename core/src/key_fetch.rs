@@ -34,6 +34,14 @@ use std::rc::Rc;
 /// one more is answered 503 at once. Bounds what a burst of waiting requests costs the issuer.
 pub const MAX_FETCHES_PER_SOURCE: usize = 8;
 
+/// The root context's tick period: background refresh and loading keys other workers
+/// published. Kong's host traps on a second `set_tick_period`, so only hosts that can wake
+/// requests (see [`KeyFetch::set_can_wake`]) ever change it, to [`FAST_TICK_MS`].
+pub const TICK_MS: u32 = 1000;
+
+/// The tick period while requests wait for keys another worker fetches.
+pub const FAST_TICK_MS: u32 = 50;
+
 /// Requests one worker keeps waiting for another request's fetch; more are answered 503.
 pub const MAX_WAITERS: usize = 1024;
 
@@ -132,12 +140,14 @@ pub struct Tick {
     pub woken: Vec<u32>,
 }
 
-/// A request waiting for a fetch of this worker, by its context id.
+/// A waiting request, by its context id.
 #[derive(Debug, Clone, Copy)]
 struct Waiter {
     id: u32,
     source: usize,
     since: u64,
+    /// It waits for another worker's refetch, whose keys the tick loads from shared data.
+    elsewhere: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -177,6 +187,10 @@ impl KeyFetch {
         self.can_wake = can_wake;
     }
 
+    pub fn can_wake(&self) -> bool {
+        self.can_wake
+    }
+
     /// Decides how the request `id` that needs keys of `source` (for `reason`) gets them.
     pub fn plan_for_request(
         &mut self,
@@ -192,25 +206,32 @@ impl KeyFetch {
                 return Plan::DecideAgain;
             }
         }
-        if reason == FetchReason::UnknownKid && !gate.keys.kid_refresh_in_progress(source, now) {
-            let claim = match store {
-                Some(store) => claim_kid_refresh(gate, store, source, now),
-                None => Claim::Won,
-            };
-            match claim {
-                Claim::Won => gate
-                    .keys
-                    .fetch_started(source, FetchReason::UnknownKid, now),
-                Claim::Lost { started } => {
-                    gate.keys.kid_refresh_claimed_elsewhere(source, started);
-                    if !gate.keys.kid_refresh_in_progress(source, now) {
-                        // That refetch is over, and its keys were loaded above.
-                        return Plan::DecideAgain;
+        // Whether a refetch for an unknown `kid` runs on another worker.
+        let mut refetch_elsewhere = false;
+        if reason == FetchReason::UnknownKid {
+            if gate.keys.kid_refresh_in_progress(source, now) {
+                refetch_elsewhere = self.count(source) == 0;
+            } else {
+                let claim = match store {
+                    Some(store) => claim_kid_refresh(gate, store, source, now),
+                    None => Claim::Won,
+                };
+                match claim {
+                    Claim::Won => gate
+                        .keys
+                        .fetch_started(source, FetchReason::UnknownKid, now),
+                    Claim::Lost { started } => {
+                        gate.keys.kid_refresh_claimed_elsewhere(source, started);
+                        if !gate.keys.kid_refresh_in_progress(source, now) {
+                            // That refetch is over, and its keys were loaded above.
+                            return Plan::DecideAgain;
+                        }
+                        refetch_elsewhere = true;
                     }
                 }
             }
         }
-        if self.can_wake && self.count(source) > 0 {
+        if self.can_wake && (self.count(source) > 0 || refetch_elsewhere) {
             if self.waiters.len() >= MAX_WAITERS {
                 return Plan::Unavailable { retry_after: 1 };
             }
@@ -218,6 +239,7 @@ impl KeyFetch {
                 id,
                 source,
                 since: now,
+                elsewhere: self.count(source) == 0,
             });
             return Plan::Wait;
         }
@@ -410,7 +432,11 @@ impl KeyFetch {
             if self.count(source) > 0 {
                 continue;
             }
-            if self.waiters.iter().any(|w| w.source == source) {
+            if self
+                .waiters
+                .iter()
+                .any(|w| w.source == source && !w.elsewhere)
+            {
                 // The request that fetched for them went away.
                 if !gate.keys.fetching(source, now) {
                     gate.keys.fetch_started(source, FetchReason::Refresh, now);
@@ -430,6 +456,16 @@ impl KeyFetch {
             tick.callouts.extend(self.first_callout(gate, source));
         }
         tick
+    }
+
+    /// The tick period this worker needs: short while requests wait for another worker's
+    /// refetch, so that they are decided soon after its keys are published.
+    pub fn tick_period_ms(&self) -> u32 {
+        if self.waiters.iter().any(|w| w.elsewhere) {
+            FAST_TICK_MS
+        } else {
+            TICK_MS
+        }
     }
 
     /// On a host without a tick, a request refreshes keys whose lifetime is over before it is
@@ -518,19 +554,10 @@ impl KeyFetch {
         now: u64,
     ) -> FetchEvent {
         let source = fetch.source;
+        // A set with no usable key is an answer: no token can be valid until the issuer
+        // publishes one (found by the unknown-`kid` refetch), so requests are refused 401.
         let parsed = match jwk::parse_jwks(body) {
-            Ok(parsed) if !parsed.keys.is_empty() => parsed,
-            Ok(_) => {
-                return self.failed(
-                    gate,
-                    store,
-                    source,
-                    Step::Jwks,
-                    fetch.purpose,
-                    now,
-                    "JWKS has no usable key".into(),
-                )
-            }
+            Ok(parsed) => parsed,
             Err(e) => {
                 return self.failed(
                     gate,
@@ -589,7 +616,7 @@ pub fn sync_from_shared(gate: &mut Gate, store: &dyn SharedStore, source: usize)
         return false;
     }
     match jwk::parse_jwks(record.jwks) {
-        Ok(parsed) if !parsed.keys.is_empty() => {
+        Ok(parsed) => {
             let keys = Rc::new(parsed.keys);
             gate.keys.keys_shared(
                 source,
@@ -602,6 +629,25 @@ pub fn sync_from_shared(gate: &mut Gate, store: &dyn SharedStore, source: usize)
             true
         }
         _ => false,
+    }
+}
+
+/// Creates the cross-worker claim entries of every key source, so that every claim is a
+/// compare-and-swap on an entry that exists (Envoy ignores the CAS on an absent key).
+pub fn create_claims(gate: &Gate, store: &mut dyn SharedStore) {
+    for source in 0..gate.config.key_sources.len() {
+        let entries = [
+            (shared_name(gate, source, "kid_refresh"), "0".to_owned()),
+            (
+                shared_name(gate, source, "fetch"),
+                FetchMark::Done { at: 0 }.encode(),
+            ),
+        ];
+        for (name, initial) in entries {
+            if let Some(name) = name.filter(|name| store.get(name).is_none()) {
+                let _ = store.set(&name, initial.as_bytes(), None);
+            }
+        }
     }
 }
 
@@ -927,6 +973,104 @@ mod tests {
         assert_eq!(plan_as(&mut b, Some(&mut store), 2, NOW), Plan::Wait);
         a.fetch_for_request(Some(&mut store), FetchReason::Refresh, NOW);
         assert_eq!(b.full_tick(Some(&mut store), NOW + 1).woken, vec![2]);
+    }
+
+    #[test]
+    fn requests_wait_for_an_unknown_kid_refetch_on_another_worker_with_a_fast_tick() {
+        let mut store = MemoryStore::default();
+        let (mut a, mut b) = (worker(), worker());
+        create_claims(&a.gate, &mut store);
+        a.fetch_for_request(Some(&mut store), FetchReason::Refresh, NOW);
+        b.fetch.set_can_wake(true);
+        assert!(b.tick(Some(&mut store), NOW).is_empty());
+        let later = NOW + 60;
+        // Worker a claims the refetch; b's requests wait for it rather than fetch.
+        let Plan::Fetch(jwks) = a.plan(Some(&mut store), FetchReason::UnknownKid, later) else {
+            unreachable!("the claim's winner fetches")
+        };
+        let token = a.send(&jwks, Purpose::Request, later);
+        let plan = |b: &mut Worker, store: &mut MemoryStore, id| {
+            let store = Some(store as &mut dyn SharedStore);
+            b.fetch
+                .plan_for_request(&mut b.gate, store, 0, FetchReason::UnknownKid, id, later)
+        };
+        assert_eq!(plan(&mut b, &mut store, 1), Plan::Wait);
+        assert_eq!(plan(&mut b, &mut store, 2), Plan::Wait);
+        assert_eq!(b.fetch.tick_period_ms(), FAST_TICK_MS);
+        assert!(b.full_tick(Some(&mut store), later).woken.is_empty());
+        a.answer(Some(&mut store), token, &ok(JWKS), later + 1);
+        assert_eq!(b.full_tick(Some(&mut store), later + 1).woken, vec![1, 2]);
+        assert_eq!(b.fetch.tick_period_ms(), TICK_MS);
+    }
+
+    #[test]
+    fn claims_exist_before_the_first_one_so_that_one_worker_wins() {
+        /// A store that, like Envoy's, ignores the compare-and-swap on an absent key.
+        struct Lenient(MemoryStore);
+        impl SharedStore for Lenient {
+            fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+                self.0.get(key)
+            }
+            fn set(
+                &mut self,
+                key: &str,
+                value: &[u8],
+                cas: Option<u32>,
+            ) -> Result<(), crate::shared::WriteError> {
+                let cas = cas.filter(|_| self.0.get(key).is_some());
+                self.0.set(key, value, cas)
+            }
+        }
+        let a = worker();
+        for what in ["kid_refresh", "fetch"] {
+            let name = shared_name(&a.gate, 0, what).unwrap_or_default();
+            // Two workers read the claim before either writes it.
+            let race = |store: &mut Lenient| {
+                let read = store.get(&name).map(|(_, revision)| revision);
+                let now = NOW.to_string();
+                [
+                    store.set(&name, now.as_bytes(), read).is_ok(),
+                    store.set(&name, now.as_bytes(), read).is_ok(),
+                ]
+            };
+            let mut fresh = Lenient(MemoryStore::default());
+            assert_eq!(
+                race(&mut fresh),
+                [true, true],
+                "both win on an absent entry"
+            );
+            let mut created = Lenient(MemoryStore::default());
+            create_claims(&a.gate, &mut created);
+            assert_eq!(race(&mut created), [true, false], "{what}: one wins");
+        }
+    }
+
+    #[test]
+    fn a_key_set_without_usable_keys_is_installed_and_shared() {
+        let mut store = MemoryStore::default();
+        let (mut a, mut b) = (worker(), worker());
+        let Plan::Fetch(discovery) = a.plan(Some(&mut store), FetchReason::Refresh, NOW) else {
+            unreachable!("no keys: a fetch")
+        };
+        let token = a.send(&discovery, Purpose::Request, NOW);
+        let Outcome::Next(jwks) = a.answer(Some(&mut store), token, &ok(DISCOVERY), NOW) else {
+            unreachable!("discovery leads to the JWKS")
+        };
+        let token = a.send(&jwks, Purpose::Request, NOW);
+        let outcome = a.answer(Some(&mut store), token, &ok(br#"{"keys":[]}"#), NOW);
+        assert!(matches!(
+            outcome,
+            Outcome::Finished {
+                event: FetchEvent::Installed { keys: 0, .. },
+                ..
+            }
+        ));
+        assert!(a.gate.keys.loaded(0).is_some());
+        assert_eq!(
+            b.plan(Some(&mut store), FetchReason::Refresh, NOW),
+            Plan::DecideAgain
+        );
+        assert!(b.gate.keys.loaded(0).is_some());
     }
 
     #[test]
