@@ -89,6 +89,7 @@ extern "C" {
         cas: u32,
     ) -> u32;
     fn proxy_continue_stream(stream: u32) -> u32;
+    fn proxy_log(level: u32, message: *const u8, message_len: usize) -> u32;
     fn proxy_set_effective_context(context_id: u32) -> u32;
     #[allow(clippy::too_many_arguments)]
     fn proxy_send_local_response(
@@ -232,6 +233,24 @@ pub fn shared_set(key: &str, value: &[u8], cas: Option<u32>) -> Result<(), Statu
             cas.unwrap_or(0),
         )
     })
+}
+
+/// Log levels of the ABI.
+#[derive(Debug, Clone, Copy)]
+#[repr(u32)]
+pub enum LogLevel {
+    Trace = 0,
+    Debug = 1,
+    Info = 2,
+    Warn = 3,
+    Error = 4,
+    Critical = 5,
+}
+
+/// Writes one line to the host's log; a host that refuses it loses the line, nothing more.
+pub fn log(level: LogLevel, message: &str) {
+    // Safety: the pointer is valid for its length.
+    let _ = unsafe { proxy_log(level as u32, message.as_ptr(), message.len()) };
 }
 
 /// Lets a paused request go on.

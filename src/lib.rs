@@ -7,12 +7,13 @@ mod clock;
 mod filter;
 mod headers;
 mod host;
+mod logging;
 mod metrics;
 mod plugin;
 mod respond;
 mod worker;
 
 proxy_wasm::main! {{
-    proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Trace);
+    logging::install();
     proxy_wasm::set_root_context(|id| Box::new(plugin::Plugin::new(id)));
 }}

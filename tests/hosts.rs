@@ -348,6 +348,22 @@ fn apisix_refuses_cross_worker_replay_detection_it_cannot_give() {
     s.no_violations();
 }
 
+/// A panic (here the proxy-wasm dispatcher's, on a callout answer nobody asked for) is
+/// logged with its message and location at critical level before the VM traps.
+#[test]
+fn a_panic_is_logged_before_the_trap() {
+    let mut s = start(Profile::Envoy);
+    s.gateway.answer_unknown_callout(0);
+    let logs = s.gateway.logs();
+    let panic = logs
+        .iter()
+        .find(|l| l.starts_with("0 5 auth0-wasm-filter panicked at "))
+        .unwrap_or_else(|| panic!("no critical panic line in {logs:#?}"));
+    assert!(panic.contains("invalid token_id"), "{panic}");
+    assert!(panic.contains(".rs:"), "the location is logged: {panic}");
+    assert!(!s.gateway.violations().is_empty(), "the VM trapped");
+}
+
 #[test]
 fn the_module_imports_nothing_a_host_lacks() {
     for profile in Profile::ALL {

@@ -919,6 +919,16 @@ impl Vm {
         state.in_root_callout_callback = false;
     }
 
+    /// Delivers the answer to a callout the module never made, as a faulty host might: the
+    /// module's dispatcher panics, which traps the VM.
+    pub fn answer_unknown_callout(&mut self) {
+        self.store.data_mut().current = ROOT;
+        let _ = self.call(
+            "proxy_on_http_call_response",
+            &[ROOT as i32, 0x7fff_0000, 0, 0, 0],
+        );
+    }
+
     pub fn tick(&mut self) {
         if self.configured() && self.store.data().tick_ms.is_some() {
             self.store.data_mut().current = ROOT;

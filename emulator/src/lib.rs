@@ -145,6 +145,14 @@ impl Gateway {
         }
     }
 
+    /// Delivers the answer to a callout worker `worker` never made (see
+    /// [`Vm::answer_unknown_callout`]).
+    pub fn answer_unknown_callout(&mut self, worker: usize) {
+        if let Some(vm) = self.workers.get_mut(worker) {
+            vm.answer_unknown_callout();
+        }
+    }
+
     /// Runs one tick on every worker that set a tick period, with the callouts it makes.
     pub fn tick(&mut self) {
         for vm in &mut self.workers {
