@@ -10,7 +10,7 @@ CARGO_TARGET_DIR ?= target
 MODULE := dist/auth0_wasm_filter.wasm
 BUILT_MODULE := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release/auth0_wasm_filter.wasm
 
-.PHONY: help setup build test lint run bench clean
+.PHONY: help setup build test lint fuzz run bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 16
@@ -26,6 +26,12 @@ build: setup ## Build the filter into dist/auth0_wasm_filter.wasm
 test: setup build ## Run every test: unit tests, end-to-end tests against real Envoy, crypto on wasm under V8
 	$(CARGO) test --workspace
 	DIFFERENTIAL_CASES=1500 $(CARGO) test -p filter-core --target $(WASM_TARGET) --test differential
+	$(CARGO) test --manifest-path fuzz/Cargo.toml --lib
+	scripts/fuzz.sh 5
+
+FUZZ_SECONDS ?= 600
+fuzz: setup ## Fuzz every parser and the decision pipeline, FUZZ_SECONDS (600) per target (FUZZING.md)
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 lint: setup ## Check formatting and run clippy (warnings are errors) for the host and the wasm target
 	$(CARGO) fmt --all --check
