@@ -7,11 +7,11 @@
 use crate::clock;
 use crate::headers;
 use crate::host::{self, Map};
-use crate::respond::{self, Mode, UNAVAILABLE};
+use crate::respond::{self, Mode};
 use crate::worker::Worker;
 use filter_core::authorize::{Decision, RequestView};
 use filter_core::key_fetch::{Answer, Callout, FetchEvent, Outcome, Plan, Purpose, MAX_FETCH_BODY};
-use filter_core::rejection::Denial;
+use filter_core::rejection::{Denial, KEYS_BUSY};
 use filter_core::shared::SharedStore;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
@@ -153,7 +153,7 @@ impl Filter {
                 return respond::apply(w, decision, mode, &self.nonce);
             };
             if self.callouts >= MAX_CALLOUTS_PER_REQUEST || self.failed_source == Some(source) {
-                return respond::deny(w, &UNAVAILABLE);
+                return respond::deny(w, &KEYS_BUSY);
             }
             let mut store = w.key_store();
             let plan = w.fetch.plan_for_request(
@@ -180,7 +180,7 @@ impl Filter {
                     decided_again = true;
                     decision = w.decide(&request.view(), now_ms);
                 }
-                Plan::DecideAgain => return respond::deny(w, &UNAVAILABLE),
+                Plan::DecideAgain => return respond::deny(w, &KEYS_BUSY),
                 Plan::Unavailable { retry_after } => {
                     return respond::deny(w, &Denial::Unavailable { retry_after })
                 }
@@ -213,7 +213,7 @@ impl Filter {
                     Purpose::Request,
                     now,
                 );
-                let action = respond::deny(w, &UNAVAILABLE);
+                let action = respond::deny(w, &KEYS_BUSY);
                 if let Outcome::Finished {
                     source,
                     event,
@@ -319,7 +319,7 @@ impl Context for Filter {
             return;
         };
         let Ok(mut w) = worker.try_borrow_mut() else {
-            let _ = host::send_response(503, &[("retry-after", "1")], b"");
+            respond::reject_without_worker(&KEYS_BUSY);
             return;
         };
         match answer_callout(&mut w, token, body_size) {

@@ -3,40 +3,16 @@
 //! the definitions and drops every value.
 
 use crate::host::{self, MetricKind};
+use filter_core::rejection::{Denial, DENIAL_STATS};
 
 const PREFIX: &str = "auth0_wasm_filter";
-
-/// Denial reasons, each with its own counter.
-#[derive(Debug, Clone, Copy)]
-pub enum DenyReason {
-    NoCredentials,
-    InvalidRequest,
-    InvalidToken,
-    InvalidDpopProof,
-    DpopNonce,
-    InsufficientScope,
-    KeysUnavailable,
-    Internal,
-}
-
-/// Stat names, in the order of [`DenyReason`].
-const DENY_NAMES: [&str; 8] = [
-    "no_credentials",
-    "invalid_request",
-    "invalid_token",
-    "invalid_dpop_proof",
-    "use_dpop_nonce",
-    "insufficient_scope",
-    "keys_unavailable",
-    "internal_error",
-];
 
 #[derive(Debug, Default)]
 pub struct Metrics {
     allowed: Option<u32>,
     public: Option<u32>,
     cors_preflight: Option<u32>,
-    denied: [Option<u32>; 8],
+    denied: [Option<u32>; DENIAL_STATS.len()],
     key_fetch_ok: Option<u32>,
     key_fetch_failed: Option<u32>,
     keys_in_use: Option<u32>,
@@ -48,8 +24,8 @@ fn define(kind: MetricKind, name: &str) -> Option<u32> {
 
 impl Metrics {
     pub fn define() -> Metrics {
-        let mut denied = [None; 8];
-        for (slot, name) in denied.iter_mut().zip(DENY_NAMES) {
+        let mut denied = [None; DENIAL_STATS.len()];
+        for (slot, name) in denied.iter_mut().zip(DENIAL_STATS) {
             *slot = define(MetricKind::Counter, &format!("denied.{name}"));
         }
         Metrics {
@@ -81,8 +57,8 @@ impl Metrics {
         Self::bump(self.cors_preflight)
     }
 
-    pub fn denied(&self, reason: DenyReason) {
-        Self::bump(self.denied.get(reason as usize).copied().flatten())
+    pub fn denied(&self, denial: &Denial) {
+        Self::bump(self.denied.get(denial.stat()).copied().flatten())
     }
 
     pub fn key_fetch(&self, ok: bool) {

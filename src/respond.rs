@@ -3,10 +3,9 @@
 
 use crate::headers;
 use crate::host;
-use crate::metrics::DenyReason;
 use crate::worker::Worker;
 use filter_core::authorize::{Decision, PassReason};
-use filter_core::rejection::{self, Denial};
+use filter_core::rejection::{self, Denial, KEYS_BUSY};
 use log::debug;
 use proxy_wasm::types::Action;
 use std::cell::Cell;
@@ -50,12 +49,9 @@ pub fn apply(
             proceed(mode)
         }
         Decision::Deny(denial) => deny(worker, &denial),
-        Decision::NeedKeys { .. } => deny(worker, &UNAVAILABLE),
+        Decision::NeedKeys { .. } => deny(worker, &KEYS_BUSY),
     }
 }
-
-/// The answer while keys cannot be had right now.
-pub const UNAVAILABLE: Denial = Denial::Unavailable { retry_after: 1 };
 
 fn proceed(mode: Mode) -> Action {
     if mode == Mode::Resume {
@@ -65,7 +61,7 @@ fn proceed(mode: Mode) -> Action {
 }
 
 pub fn deny(worker: &Worker, denial: &Denial) -> Action {
-    worker.metrics.denied(reason(denial));
+    worker.metrics.denied(denial);
     debug!(
         "request denied: {}: {}",
         denial.code(),
@@ -84,28 +80,21 @@ fn send(response: &rejection::Response) -> Action {
     Action::Pause
 }
 
-fn reason(denial: &Denial) -> DenyReason {
-    match denial {
-        Denial::NoCredentials => DenyReason::NoCredentials,
-        Denial::InvalidRequest { .. } => DenyReason::InvalidRequest,
-        Denial::InvalidToken { .. } => DenyReason::InvalidToken,
-        Denial::InvalidDpopProof { .. } => DenyReason::InvalidDpopProof,
-        Denial::UseDpopNonce { .. } => DenyReason::DpopNonce,
-        Denial::InsufficientScope { .. } => DenyReason::InsufficientScope,
-        Denial::Unavailable { .. } => DenyReason::KeysUnavailable,
-        Denial::Internal => DenyReason::Internal,
-    }
-}
-
 /// The answer when the plugin has no configuration: never reached in Envoy, which refuses to
 /// start a plugin whose configuration failed, but a request must never pass unchecked.
 pub fn reject_unconfigured() -> Action {
-    // A 500 carries no challenge, so what the challenges would advertise does not matter.
+    reject_without_worker(&Denial::Internal)
+}
+
+/// Answers `denial` (one without a challenge: 500 or 503) when the worker state cannot be
+/// reached.
+pub fn reject_without_worker(denial: &Denial) -> Action {
+    // These carry no challenge, so what the challenges would advertise does not matter.
     let challenge = rejection::ChallengeConfig {
         realm: String::new(),
         dpop_enabled: false,
         dpop_required: false,
         dpop_algorithms: Vec::new(),
     };
-    send(&rejection::render(&Denial::Internal, &challenge))
+    send(&rejection::render(denial, &challenge))
 }

@@ -236,16 +236,9 @@ pub fn numeric_date(
 ) -> Result<Option<u64>, TokenError> {
     match claims.get(name) {
         None => Ok(None),
-        Some(Value::Number(n)) => {
-            if let Some(v) = n.as_u64() {
-                Ok(Some(v))
-            } else {
-                match n.as_f64() {
-                    Some(f) if (0.0..1e18).contains(&f) => Ok(Some(f as u64)),
-                    _ => Err(TokenError::InvalidClaim(name)),
-                }
-            }
-        }
+        Some(Value::Number(n)) => crate::json::numeric_date(n)
+            .map(Some)
+            .map_err(|_| TokenError::InvalidClaim(name)),
         Some(_) => Err(TokenError::InvalidClaim(name)),
     }
 }

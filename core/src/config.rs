@@ -892,7 +892,7 @@ fn rule(i: usize, raw: RawRule) -> Result<Rule, ConfigError> {
             let mut out: Vec<String> = Vec::with_capacity(list.len());
             for (j, m) in list.iter().enumerate() {
                 let field = at(&format!("match.methods[{j}]"));
-                if m.is_empty() || m.len() > 32 || !m.bytes().all(is_tchar) {
+                if m.is_empty() || m.len() > 32 || !m.bytes().all(crate::forward::is_tchar) {
                     return Err(ConfigError::new(
                         field,
                         "must be an HTTP method name such as \"GET\"",
@@ -928,11 +928,6 @@ fn rule(i: usize, raw: RawRule) -> Result<Rule, ConfigError> {
         methods,
         require,
     })
-}
-
-/// RFC 9110 §5.6.2 `tchar`.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// `"a b"` or `["a", "b"]`; each a scope-token (RFC 6749 §3.3).

@@ -7,6 +7,7 @@
 //! ([`crate::nonce`]) and `jti` replay ([`crate::replay`]) are separate steps after
 //! [`verify_proof`], so that only a proof that passed every other check is remembered.
 
+use crate::json::DateError;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -274,15 +275,10 @@ fn check_iat(value: Option<&Value>, policy: &DpopConfig, now: u64) -> Result<u64
     let Some(Value::Number(number)) = value else {
         return Err(ProofError::InvalidIat);
     };
-    let iat = if let Some(whole) = number.as_u64() {
-        whole
-    } else {
-        // A negative or fractional NumericDate (RFC 7519 §2). Negative is simply very old.
-        match number.as_f64() {
-            Some(f) if f.is_finite() && f >= 0.0 => f.floor() as u64,
-            Some(f) if f.is_finite() => return Err(ProofError::IatTooOld),
-            _ => return Err(ProofError::InvalidIat),
-        }
+    let iat = match crate::json::numeric_date(number) {
+        Ok(iat) => iat,
+        Err(DateError::Negative) => return Err(ProofError::IatTooOld),
+        Err(DateError::TooLarge) => return Err(ProofError::IatFromFuture),
     };
     if iat < now.saturating_sub(policy.iat_offset) {
         return Err(ProofError::IatTooOld);

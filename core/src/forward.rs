@@ -67,7 +67,7 @@ impl fmt::Display for HeaderNameError {
 }
 
 /// RFC 9110 §5.6.2 `tchar`.
-fn is_tchar(b: u8) -> bool {
+pub fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 

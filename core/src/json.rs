@@ -238,8 +238,46 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
     }
 }
 
+/// Why a JSON number is not a usable NumericDate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateError {
+    /// Before 1970.
+    Negative,
+    /// A fraction or exponent form too large (≥ 10¹⁸ s) to be read exactly; an integer of
+    /// any size is read as it is (far in the future).
+    TooLarge,
+}
+
+/// A NumericDate (RFC 7519 §2) as whole seconds since 1970; a fraction is dropped.
+pub fn numeric_date(number: &Number) -> Result<u64, DateError> {
+    if let Some(whole) = number.as_u64() {
+        return Ok(whole);
+    }
+    match number.as_f64() {
+        Some(f) if f.is_finite() && f < 0.0 => Err(DateError::Negative),
+        Some(f) if f.is_finite() && f < 1e18 => Ok(f as u64),
+        _ => Err(DateError::TooLarge),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn numeric_dates() {
+        let date = |text: &str| match serde_json::from_str::<Value>(text) {
+            Ok(Value::Number(n)) => numeric_date(&n),
+            other => unreachable!("{text} is a number: {other:?}"),
+        };
+        assert_eq!(date("1700000000"), Ok(1_700_000_000));
+        assert_eq!(date("1700000000.9"), Ok(1_700_000_000));
+        assert_eq!(date("0"), Ok(0));
+        assert_eq!(date("-1"), Err(DateError::Negative));
+        assert_eq!(date("-0.5"), Err(DateError::Negative));
+        assert_eq!(date("1e18"), Err(DateError::TooLarge));
+        assert_eq!(date("18446744073709551615"), Ok(u64::MAX));
+        assert_eq!(date("1e300"), Err(DateError::TooLarge));
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -120,7 +120,7 @@ impl KeyCache {
                 if in_flight || now >= state.next_attempt_at {
                     Lookup::NoKeys {
                         wait: true,
-                        retry_after: 1,
+                        retry_after: crate::rejection::RETRY_SOON,
                     }
                 } else {
                     Lookup::NoKeys {

@@ -26,6 +26,7 @@ use crate::authorize::Gate;
 use crate::config::KeySource;
 use crate::jwks_cache::{self, FetchReason};
 use crate::key_record::{self, FetchMark, KeyRecord};
+use crate::rejection::RETRY_SOON;
 use crate::shared::SharedStore;
 use crate::{discovery, jwk};
 use std::rc::Rc;
@@ -233,7 +234,9 @@ impl KeyFetch {
         }
         if self.can_wake && (self.count(source) > 0 || refetch_elsewhere) {
             if self.waiters.len() >= MAX_WAITERS {
-                return Plan::Unavailable { retry_after: 1 };
+                return Plan::Unavailable {
+                    retry_after: RETRY_SOON,
+                };
             }
             self.waiters.push(Waiter {
                 id,
@@ -244,7 +247,9 @@ impl KeyFetch {
             return Plan::Wait;
         }
         if self.count(source) >= MAX_FETCHES_PER_SOURCE {
-            return Plan::Unavailable { retry_after: 1 };
+            return Plan::Unavailable {
+                retry_after: RETRY_SOON,
+            };
         }
         if !gate.keys.fetching(source, now) {
             gate.keys.fetch_started(source, FetchReason::Refresh, now);

@@ -58,7 +58,43 @@ pub enum Denial {
     Internal,
 }
 
+/// The statistic of each kind of refusal, `denied.<name>`, in the order of
+/// [`Denial::stat`].
+pub const DENIAL_STATS: [&str; 8] = [
+    "no_credentials",
+    "invalid_request",
+    "invalid_token",
+    "invalid_dpop_proof",
+    "use_dpop_nonce",
+    "insufficient_scope",
+    "keys_unavailable",
+    "internal_error",
+];
+
+/// `Retry-After` of a refusal because the filter is busy right now (keys being fetched, a
+/// contended replay slot) rather than because something failed: the next second may do.
+pub const RETRY_SOON: u64 = 1;
+
+/// The answer while keys cannot be had right now.
+pub const KEYS_BUSY: Denial = Denial::Unavailable {
+    retry_after: RETRY_SOON,
+};
+
 impl Denial {
+    /// The index of this refusal's statistic in [`DENIAL_STATS`].
+    pub fn stat(&self) -> usize {
+        match self {
+            Denial::NoCredentials => 0,
+            Denial::InvalidRequest { .. } => 1,
+            Denial::InvalidToken { .. } => 2,
+            Denial::InvalidDpopProof { .. } => 3,
+            Denial::UseDpopNonce { .. } => 4,
+            Denial::InsufficientScope { .. } => 5,
+            Denial::Unavailable { .. } => 6,
+            Denial::Internal => 7,
+        }
+    }
+
     pub fn status(&self) -> u16 {
         match self {
             Denial::InvalidRequest { .. } => 400,
@@ -265,6 +301,40 @@ fn sanitize(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn each_kind_of_refusal_has_its_own_statistic() {
+        let every = [
+            Denial::NoCredentials,
+            Denial::InvalidRequest {
+                scheme: Scheme::Bearer,
+                description: "x".into(),
+            },
+            Denial::InvalidToken {
+                scheme: Scheme::Bearer,
+                description: "x".into(),
+            },
+            Denial::InvalidDpopProof {
+                description: "x".into(),
+            },
+            Denial::UseDpopNonce {
+                description: "x".into(),
+                nonce: "n".into(),
+            },
+            Denial::InsufficientScope {
+                scheme: Scheme::Bearer,
+                scopes: "s".into(),
+            },
+            Denial::Unavailable { retry_after: 1 },
+            Denial::Internal,
+        ];
+        assert_eq!(every.len(), DENIAL_STATS.len());
+        let mut seen: Vec<usize> = every.iter().map(Denial::stat).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), every.len());
+        assert!(seen.iter().all(|&i| i < DENIAL_STATS.len()));
+    }
+
     use super::*;
 
     fn cfg(dpop_enabled: bool, dpop_required: bool, algs: &[Algorithm]) -> ChallengeConfig {

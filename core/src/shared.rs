@@ -92,7 +92,9 @@ impl ReplayStore for Replay<'_> {
             }
         }
         // Never accept a proof that could not be recorded.
-        Err(ReplayError::Full { retry_after: 1 })
+        Err(ReplayError::Full {
+            retry_after: crate::rejection::RETRY_SOON,
+        })
     }
 }
 
