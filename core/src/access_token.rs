@@ -137,10 +137,7 @@ pub fn verify(
         .and_then(Value::as_str)
         .ok_or(TokenError::UnknownIssuer)?;
     let source = config
-        .issuers
-        .iter()
-        .find(|i| i.issuer == iss)
-        .map(|i| i.key_source)
+        .source_of_issuer(iss)
         .ok_or(TokenError::UnknownIssuer)?;
 
     let jwk = match keys.lookup(source, kid, now) {

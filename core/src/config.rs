@@ -142,6 +142,14 @@ impl Config {
             .map(|i| i.issuer.as_str())
     }
 
+    /// The key source of the configured issuer `iss` (compared exactly).
+    pub fn source_of_issuer(&self, iss: &str) -> Option<usize> {
+        self.issuers
+            .iter()
+            .find(|i| i.issuer == iss)
+            .map(|i| i.key_source)
+    }
+
     pub fn challenge(&self) -> ChallengeConfig {
         ChallengeConfig {
             realm: self.realm.clone(),

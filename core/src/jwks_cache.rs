@@ -332,7 +332,8 @@ impl KeyCache {
     }
 }
 
-/// The `max-age` of a `Cache-Control` value, if it has one and no `no-store`/`no-cache`.
+/// The `max-age` of a `Cache-Control` value, if it has one; `Some(0)` for `no-store` or
+/// `no-cache` (keys are then due for refresh at once).
 pub fn max_age(cache_control: &str) -> Option<u64> {
     let mut max_age = None;
     for directive in cache_control.split(',') {

@@ -4,6 +4,7 @@
 //!
 //! Native only; nothing here is part of the wasm module.
 
+pub mod bench;
 pub mod client;
 pub mod echo;
 pub mod envoy;

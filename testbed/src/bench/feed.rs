@@ -8,9 +8,9 @@ use std::thread;
 
 use serde_json::json;
 
-use testbed::proof::{self, ProofBuilder};
-use testbed::token::tamper;
-use testbed::{unix_now, IssuerHandle, Key};
+use crate::proof::{self, ProofBuilder};
+use crate::token::tamper;
+use crate::{unix_now, IssuerHandle, Key};
 
 /// One request's credentials.
 #[derive(Debug, Clone)]

@@ -9,9 +9,9 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::{json, Value};
 
-use testbed::client::{self, Request};
-use testbed::envoy::{self, Envoy, EnvoyOptions, Listener};
-use testbed::IssuerHandle;
+use crate::client::{self, Request};
+use crate::envoy::{self, Envoy, EnvoyOptions, Listener};
+use crate::IssuerHandle;
 
 /// The CPU Envoy runs on (its single worker and the main thread).
 pub const ENVOY_CPU: u32 = 0;

@@ -15,20 +15,17 @@
 //! (4096 entries) for every request of (b) and (d) to miss it.
 //! Progress goes to stderr; the results, as a table and as Markdown, to stdout.
 
-#[path = "../bench/mod.rs"]
-mod bench;
-
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
-use bench::feed::{self, Credentials};
-use bench::report::{self, mib, thousands, Row};
-use bench::settings::{Settings, Workload};
-use bench::stack::{self, EchoProcess, Gate, BENCH_PATH};
-use bench::wrk::{self, Run};
+use testbed::bench::feed::{self, Credentials};
+use testbed::bench::report::{self, mib, thousands, Row};
+use testbed::bench::settings::{Settings, Workload};
+use testbed::bench::stack::{self, EchoProcess, Gate, BENCH_PATH};
+use testbed::bench::wrk::{self, Run};
 use testbed::envoy::Envoy;
 use testbed::{Issuer, IssuerHandle, Key};
 
