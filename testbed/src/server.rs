@@ -58,6 +58,9 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Send only this many bytes of the body (the `content-length` still announces all of
+    /// it), then close the connection: a response reset mid-body.
+    pub cut_after: Option<usize>,
 }
 
 impl Response {
@@ -66,7 +69,14 @@ impl Response {
             status,
             headers: vec![("content-type".into(), content_type.into())],
             body: body.into(),
+            cut_after: None,
         }
+    }
+
+    /// This response, reset after `bytes` bytes of its body.
+    pub fn cut_after(mut self, bytes: usize) -> Response {
+        self.cut_after = Some(bytes);
+        self
     }
 
     pub fn json(status: u16, value: &serde_json::Value) -> Response {
@@ -502,9 +512,20 @@ fn write_response(
         out.extend_from_slice(b"connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(&response.body);
+    let sent = response
+        .cut_after
+        .unwrap_or(usize::MAX)
+        .min(response.body.len());
+    out.extend_from_slice(response.body.get(..sent).unwrap_or_default());
     writer.write_all(&out)?;
-    writer.flush()
+    writer.flush()?;
+    if response.cut_after.is_some() {
+        return Err(io::Error::new(
+            io::ErrorKind::ConnectionReset,
+            "cut mid-body",
+        ));
+    }
+    Ok(())
 }
 
 pub fn reason(status: u16) -> &'static str {
