@@ -10,7 +10,7 @@ CARGO_TARGET_DIR ?= target
 MODULE := dist/auth0_wasm_filter.wasm
 BUILT_MODULE := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release/auth0_wasm_filter.wasm
 
-.PHONY: help setup build test lint fuzz run bench clean
+.PHONY: help setup build test lint fuzz validate run bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 16
@@ -22,6 +22,7 @@ build: setup ## Build the filter into dist/auth0_wasm_filter.wasm
 	$(CARGO) build --release --target $(WASM_TARGET) -p auth0-wasm-filter
 	@mkdir -p dist
 	@scripts/install-module.sh $(BUILT_MODULE) $(MODULE)
+	@python3 scripts/kong-meta.py config.schema.json dist/auth0_wasm_filter.meta.json
 
 test: setup build ## Run every test: unit tests, end-to-end tests against real Envoy, crypto on wasm under V8
 	$(CARGO) test --workspace
@@ -37,6 +38,10 @@ lint: setup ## Check formatting and run clippy (warnings are errors) for the hos
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --release --target $(WASM_TARGET) -p auth0-wasm-filter -- -D warnings
+
+validate: ## Check a plugin configuration as the filter does: make validate CONFIG=file.json
+	@test -n "$(CONFIG)" || { echo "usage: make validate CONFIG=file.json" >&2; exit 2; }
+	$(CARGO) run -q -p filter-core --bin validate-config -- $(CONFIG)
 
 run: setup build ## Start the demo: local issuer, echo upstream, Envoy with envoy.yaml; prints curl lines
 	$(CARGO) build -p testbed --bins

@@ -8,7 +8,7 @@ use crate::filter::{self, Filter};
 use crate::host;
 use crate::metrics::Metrics;
 use crate::worker::{HostStore, Worker};
-use filter_core::config::{self, Config, ReplayScope};
+use filter_core::config::{self, Config};
 use filter_core::key_fetch::{self, Outcome, Purpose};
 use filter_core::shared::{self, SharedStore};
 use log::{error, info};
@@ -36,10 +36,7 @@ impl Plugin {
 
 /// Why `config` cannot run on a host with `caps`, if it cannot.
 fn refusal(config: &Config, caps: &Capabilities) -> Option<&'static str> {
-    let dpop = &config.dpop;
-    let shared_replay =
-        dpop.enabled && dpop.replay_check && dpop.replay_scope == ReplayScope::Shared;
-    (shared_replay && !caps.shared_data).then_some(
+    (config.needs_shared_data() && !caps.shared_data).then_some(
         "DPoP replay detection across workers needs the host's shared data, which this host does not \
          provide; set \"dpop_replay_scope\": \"worker\" to remember proofs per worker instead",
     )
@@ -81,8 +78,7 @@ impl RootContext for Plugin {
             error!("configuration refused: {why}");
             return false;
         }
-        let dpop = &config.dpop;
-        if dpop.enabled && dpop.replay_check && dpop.replay_scope == ReplayScope::Shared {
+        if config.needs_shared_data() {
             shared::create_replay_slots(&mut HostStore);
         }
         let worker = Worker::new(Rc::new(config), caps, Metrics::define());

@@ -92,7 +92,7 @@ impl Worker {
         self.ngx_wasm = Some(ngx_wasm);
         self.fetch
             .set_can_wake(capabilities::can_wake(&self.caps, ngx_wasm));
-        if ngx_wasm && self.config.forward.rewrites_request() {
+        if ngx_wasm && self.config.needs_header_changes() {
             error!(
                 "configuration refused: \"forward\" (claim headers, claims header, strip_authorization) \
                  needs request header changes to reach the upstream, and this host \
@@ -103,7 +103,7 @@ impl Worker {
 
     /// Whether the configuration can run on this host (see [`Worker::know_host`]).
     pub fn refused_here(&self) -> bool {
-        self.ngx_wasm == Some(true) && self.config.forward.rewrites_request()
+        self.ngx_wasm == Some(true) && self.config.needs_header_changes()
     }
 
     /// Counts and logs how a key fetch ended.

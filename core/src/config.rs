@@ -142,6 +142,19 @@ impl Config {
             .map(|i| i.issuer.as_str())
     }
 
+    /// Whether DPoP proofs are remembered in the host's shared data, for every worker: the
+    /// configuration then needs a host that has shared data.
+    pub fn needs_shared_data(&self) -> bool {
+        let dpop = &self.dpop;
+        dpop.enabled && dpop.replay_check && dpop.replay_scope == ReplayScope::Shared
+    }
+
+    /// Whether the configuration changes request headers for the upstream (identity
+    /// headers, stripped credentials): it then needs a host that applies such changes.
+    pub fn needs_header_changes(&self) -> bool {
+        self.forward.rewrites_request()
+    }
+
     /// The key source of the configured issuer `iss` (compared exactly).
     pub fn source_of_issuer(&self, iss: &str) -> Option<usize> {
         self.issuers
