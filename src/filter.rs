@@ -296,6 +296,7 @@ pub fn answer_callout(w: &mut Worker, token: u32, body_size: usize) -> Outcome {
     );
     if let Outcome::Finished { source, event, .. } = &outcome {
         w.report(*source, event, "");
+        w.keys_gauge(now);
     }
     outcome
 }
