@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::jwk::Jwk;
 use crate::jwks_cache::{FetchReason, Lookup};
 use crate::jws::{self, JwsError};
+use crate::rules::Accepts;
 use crate::scope;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -56,6 +57,10 @@ pub enum TokenError {
     NotYetValid,
     IssuedInFuture,
     InvalidScopeClaim,
+    /// Valid, but from an issuer this route does not accept.
+    IssuerNotAcceptedHere,
+    /// Valid, but for no audience this route accepts.
+    AudienceNotAcceptedHere,
 }
 
 impl fmt::Display for TokenError {
@@ -79,6 +84,12 @@ impl fmt::Display for TokenError {
             TokenError::NotYetValid => f.write_str("Token is not yet valid"),
             TokenError::IssuedInFuture => f.write_str("Token was issued in the future"),
             TokenError::InvalidScopeClaim => f.write_str("Invalid scope claim"),
+            TokenError::IssuerNotAcceptedHere => {
+                f.write_str("Token issuer is not accepted on this route")
+            }
+            TokenError::AudienceNotAcceptedHere => {
+                f.write_str("Token audience is not accepted on this route")
+            }
         }
     }
 }
@@ -182,6 +193,21 @@ fn verify_signature(jws: &jws::Jws<'_>, jwk: &Jwk, alg: Algorithm) -> Result<(),
     }
     jws.verify(jwk.key(), alg)
         .map_err(|_| TokenError::BadSignature)
+}
+
+/// Whether a verified token's `iss` and `aud` are among those the route accepts.
+pub fn route_accepts(claims: &Map<String, Value>, accepts: &Accepts) -> Result<(), TokenError> {
+    let iss = claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !accepts.issuer(iss) {
+        return Err(TokenError::IssuerNotAcceptedHere);
+    }
+    if let Some(audiences) = &accepts.audiences {
+        check_audience(claims, audiences).map_err(|_| TokenError::AudienceNotAcceptedHere)?;
+    }
+    Ok(())
 }
 
 fn check_audience(claims: &Map<String, Value>, audiences: &[String]) -> Result<(), TokenError> {

@@ -154,9 +154,9 @@ impl Gate {
         if config.bypass_cors_preflight && req.cors_preflight {
             return Ok(Decision::Pass(PassReason::CorsPreflight));
         }
-        let required_scopes = match config.rules.requirement(req.method, req.path) {
+        let (required_scopes, accepts) = match config.rules.requirement(req.method, req.path) {
             Requirement::Public => return Ok(Decision::Pass(PassReason::PublicRoute)),
-            Requirement::Token { scopes } => scopes,
+            Requirement::Token { scopes, accepts } => (scopes, accepts),
         };
         let now = now_ms / 1000;
         let (scheme, allowed) = match extract::credentials(req.authorization) {
@@ -170,6 +170,9 @@ impl Gate {
             Credentials::Bearer(token) => (Scheme::Bearer, self.bearer(token, req, now)?),
             Credentials::DPoP(token) => (Scheme::DPoP, self.dpop(token, req, replay, now_ms)?),
         };
+        if let Err(problem) = access_token::route_accepts(&allowed.token.claims, accepts) {
+            return Err(invalid_token(scheme, problem));
+        }
         if !scope::satisfies(&allowed.token.scopes, required_scopes) {
             return Err(deny(Denial::InsufficientScope {
                 scheme,

@@ -13,7 +13,7 @@ use crate::forward::{self, ClaimHeader, Forward, ForwardError};
 use crate::json;
 use crate::jwk::{self, JwkSet};
 use crate::rejection::ChallengeConfig;
-use crate::rules::{self, PathMatch, Require, Rule, RuleSet};
+use crate::rules::{self, Accepts, PathMatch, Require, Rule, RuleSet};
 use crate::url::{HttpUrl, UrlError};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -254,6 +254,8 @@ struct RawRule {
     matcher: RawMatch,
     require: Option<RawRequire>,
     scopes: Option<Value>,
+    issuers: Option<Vec<String>>,
+    audiences: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -457,6 +459,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         trust_forwarded_headers: raw.trust_forwarded_headers.unwrap_or(false),
     };
 
+    let rules = rule_set(raw.rules.unwrap_or_default(), &issuers, &audiences)?;
     Ok(Config {
         issuers,
         key_sources,
@@ -466,7 +469,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         realm: realm(raw.realm)?,
         scope_claims: scope_claims(raw.scope_claims)?,
         bypass_cors_preflight: raw.bypass_cors_preflight.unwrap_or(true),
-        rules: rule_set(raw.rules.unwrap_or_default())?,
+        rules,
         forward: forward_config(raw.forward)?,
         upstream,
         upstreams,
@@ -860,7 +863,11 @@ fn scope_claims(raw: Option<Vec<String>>) -> Result<Vec<String>, ConfigError> {
     Ok(out)
 }
 
-fn rule_set(raw: Vec<RawRule>) -> Result<RuleSet, ConfigError> {
+fn rule_set(
+    raw: Vec<RawRule>,
+    issuers: &[IssuerConfig],
+    audiences: &[String],
+) -> Result<RuleSet, ConfigError> {
     if raw.len() > MAX_RULES {
         return Err(ConfigError::new(
             "rules",
@@ -869,12 +876,17 @@ fn rule_set(raw: Vec<RawRule>) -> Result<RuleSet, ConfigError> {
     }
     let mut rules = Vec::with_capacity(raw.len());
     for (i, r) in raw.into_iter().enumerate() {
-        rules.push(rule(i, r)?);
+        rules.push(rule(i, r, issuers, audiences)?);
     }
     Ok(RuleSet::new(rules))
 }
 
-fn rule(i: usize, raw: RawRule) -> Result<Rule, ConfigError> {
+fn rule(
+    i: usize,
+    raw: RawRule,
+    issuers: &[IssuerConfig],
+    audiences: &[String],
+) -> Result<Rule, ConfigError> {
     let at = |name: &str| format!("rules[{i}].{name}");
     let path = match (raw.matcher.path, raw.matcher.prefix) {
         (Some(p), None) => {
@@ -934,21 +946,89 @@ fn rule(i: usize, raw: RawRule) -> Result<Rule, ConfigError> {
         None => Vec::new(),
         Some(v) => scope_list(&at("scopes"), v)?,
     };
+    let accepts = Accepts {
+        issuers: raw
+            .issuers
+            .map(|list| route_issuers(&at("issuers"), list, issuers))
+            .transpose()?,
+        audiences: raw
+            .audiences
+            .map(|list| route_audiences(&at("audiences"), list, audiences))
+            .transpose()?,
+    };
     let require = match raw.require.unwrap_or(RawRequire::Token) {
-        RawRequire::None if !scopes.is_empty() => {
-            return Err(ConfigError::new(
-                at("scopes"),
-                "cannot be combined with \"require\": \"none\"",
-            ))
+        RawRequire::None => {
+            let limited = [
+                ("scopes", !scopes.is_empty()),
+                ("issuers", accepts.issuers.is_some()),
+                ("audiences", accepts.audiences.is_some()),
+            ];
+            if let Some((name, _)) = limited.iter().find(|(_, set)| *set) {
+                return Err(ConfigError::new(
+                    at(name),
+                    "cannot be combined with \"require\": \"none\"",
+                ));
+            }
+            Require::None
         }
-        RawRequire::None => Require::None,
-        RawRequire::Token => Require::Token { scopes },
+        RawRequire::Token => Require::Token { scopes, accepts },
     };
     Ok(Rule {
         path,
         methods,
         require,
     })
+}
+
+/// A rule's `issuers`: some of the configured domains, as their issuer URLs.
+fn route_issuers(
+    field: &str,
+    list: Vec<String>,
+    issuers: &[IssuerConfig],
+) -> Result<Vec<String>, ConfigError> {
+    if list.is_empty() {
+        return Err(ConfigError::new(
+            field,
+            "must not be empty (leave it out to accept every configured issuer)",
+        ));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for (j, raw) in list.iter().enumerate() {
+        let domain = normalize_domain(raw)
+            .map_err(|e| ConfigError::new(format!("{field}[{j}]"), e))?
+            .authority();
+        let Some(issuer) = issuers.iter().find(|i| i.domain == domain) else {
+            return Err(ConfigError::new(
+                format!("{field}[{j}]"),
+                format!("{raw:?} is not one of the configured domains"),
+            ));
+        };
+        out.push(issuer.issuer.clone());
+    }
+    Ok(out)
+}
+
+/// A rule's `audiences`: some of the configured audiences.
+fn route_audiences(
+    field: &str,
+    list: Vec<String>,
+    audiences: &[String],
+) -> Result<Vec<String>, ConfigError> {
+    if list.is_empty() {
+        return Err(ConfigError::new(
+            field,
+            "must not be empty (leave it out to accept every configured audience)",
+        ));
+    }
+    for (j, audience) in list.iter().enumerate() {
+        if !audiences.contains(audience) {
+            return Err(ConfigError::new(
+                format!("{field}[{j}]"),
+                format!("{audience:?} is not one of the configured audiences"),
+            ));
+        }
+    }
+    Ok(list)
 }
 
 /// `"a b"` or `["a", "b"]`; each a scope-token (RFC 6749 §3.3).
@@ -1265,14 +1345,16 @@ mod tests {
                     path: PathMatch::Prefix("/api/".to_owned()),
                     methods: Some(strings(&["GET", "HEAD"])),
                     require: Require::Token {
-                        scopes: strings(&["read:messages", "read:all"])
+                        scopes: strings(&["read:messages", "read:all"]),
+                        accepts: Accepts::ALL,
                     },
                 },
                 Rule {
                     path: PathMatch::Exact("/api/data".to_owned()),
                     methods: Some(strings(&["POST"])),
                     require: Require::Token {
-                        scopes: strings(&["read:data", "write:data"])
+                        scopes: strings(&["read:data", "write:data"]),
+                        accepts: Accepts::ALL,
                     },
                 },
             ]
@@ -1728,10 +1810,15 @@ mod tests {
                 e("rules[0].scopes", "\"a\\\"b\" is not a scope: printable ASCII without spaces, '\"' or '\\'"),
             ),
             (json!({"rules": [{"match": {"path": "/a"}, "scopes": "a a"}]}), e("rules[0].scopes", "repeats \"a\"")),
+            (json!({"rules": [{"match": {"path": "/a"}, "issuers": []}]}), e("rules[0].issuers", "must not be empty (leave it out to accept every configured issuer)")),
+            (json!({"rules": [{"match": {"path": "/a"}, "issuers": ["other.example.com"]}]}), e("rules[0].issuers[0]", "\"other.example.com\" is not one of the configured domains")),
+            (json!({"rules": [{"match": {"path": "/a"}, "issuers": ["http://x"]}]}), e("rules[0].issuers[0]", "must use https: the issuer is https://<domain>/")),
+            (json!({"rules": [{"match": {"path": "/a"}, "audiences": ["https://elsewhere"]}]}), e("rules[0].audiences[0]", "\"https://elsewhere\" is not one of the configured audiences")),
+            (json!({"rules": [{"match": {"path": "/a"}, "require": "none", "issuers": ["tenant.example.com"]}]}), e("rules[0].issuers", "cannot be combined with \"require\": \"none\"")),
             (json!({"rules": [{"match": {"path": "/a"}, "scopes": ["a", "a"]}]}), e("rules[0].scopes[1]", "repeats \"a\"")),
             (json!({"rules": [{"require": "none"}]}), e("rules[0].match", "is required")),
             (json!({"rules": [{"match": {"paht": "/a"}}]}), e("rules[0].match.paht", "is not a known field (expected one of \"path\", \"prefix\", \"methods\")")),
-            (json!({"rules": [{"match": {"path": "/a"}, "scope": "x"}]}), e("rules[0].scope", "is not a known field (expected one of \"match\", \"require\", \"scopes\")")),
+            (json!({"rules": [{"match": {"path": "/a"}, "scope": "x"}]}), e("rules[0].scope", "is not a known field (expected one of \"match\", \"require\", \"scopes\", \"issuers\", \"audiences\")")),
             (json!({"rules": {"match": {"path": "/a"}}}), e("rules", "invalid type: map, expected a sequence")),
         ];
         for (overrides, want) in cases {

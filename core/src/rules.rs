@@ -29,7 +29,35 @@ pub enum PathMatch {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Require {
     None,
-    Token { scopes: Vec<String> },
+    Token {
+        scopes: Vec<String>,
+        accepts: Accepts,
+    },
+}
+
+/// Which of the configured issuers and audiences a route accepts tokens from and for;
+/// `None`: all of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Accepts {
+    /// Issuer URLs (`https://<domain>/`), compared exactly with `iss`.
+    pub issuers: Option<Vec<String>>,
+    pub audiences: Option<Vec<String>>,
+}
+
+/// What a request that matches no rule accepts.
+static ACCEPTS_ALL: Accepts = Accepts::ALL;
+
+impl Accepts {
+    pub const ALL: Accepts = Accepts {
+        issuers: None,
+        audiences: None,
+    };
+
+    pub fn issuer(&self, iss: &str) -> bool {
+        self.issuers
+            .as_ref()
+            .is_none_or(|issuers| issuers.iter().any(|i| i == iss))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,9 +72,10 @@ pub struct Rule {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Requirement<'a> {
     Public,
-    /// A valid token that grants every scope listed.
+    /// A valid token, from and for what the route accepts, that grants every scope listed.
     Token {
         scopes: &'a [String],
+        accepts: &'a Accepts,
     },
 }
 
@@ -74,10 +103,15 @@ impl RuleSet {
             match &rule.require {
                 Require::None if path.ambiguous => continue,
                 Require::None => return Requirement::Public,
-                Require::Token { scopes } => return Requirement::Token { scopes },
+                Require::Token { scopes, accepts } => {
+                    return Requirement::Token { scopes, accepts }
+                }
             }
         }
-        Requirement::Token { scopes: &[] }
+        Requirement::Token {
+            scopes: &[],
+            accepts: &ACCEPTS_ALL,
+        }
     }
 }
 
@@ -274,7 +308,10 @@ mod tests {
     }
 
     fn token(scopes: &[&str]) -> Require {
-        Require::Token { scopes: s(scopes) }
+        Require::Token {
+            scopes: s(scopes),
+            accepts: Accepts::ALL,
+        }
     }
 
     /// The rules of the demo configuration, plus a public prefix and an admin area.
@@ -308,31 +345,128 @@ mod tests {
             ("POST", "/api/public", Requirement::Public),
             ("GET", "/api/public?x=1", Requirement::Public),
             ("GET", "/api/public#frag", Requirement::Public),
-            ("GET", "/api/public/", Requirement::Token { scopes: &[] }),
-            ("GET", "/api/publicity", Requirement::Token { scopes: &[] }),
-            ("GET", "/api/private", Requirement::Token { scopes: &[] }),
+            (
+                "GET",
+                "/api/public/",
+                Requirement::Token {
+                    scopes: &[],
+                    accepts: &Accepts::ALL,
+                },
+            ),
+            (
+                "GET",
+                "/api/publicity",
+                Requirement::Token {
+                    scopes: &[],
+                    accepts: &Accepts::ALL,
+                },
+            ),
+            (
+                "GET",
+                "/api/private",
+                Requirement::Token {
+                    scopes: &[],
+                    accepts: &Accepts::ALL,
+                },
+            ),
             (
                 "GET",
                 "/api/messages",
-                Requirement::Token { scopes: &messages },
+                Requirement::Token {
+                    scopes: &messages,
+                    accepts: &Accepts::ALL,
+                },
             ),
             (
                 "GET",
                 "/api/messages?limit=5",
-                Requirement::Token { scopes: &messages },
+                Requirement::Token {
+                    scopes: &messages,
+                    accepts: &Accepts::ALL,
+                },
             ),
-            ("POST", "/api/messages", Requirement::Token { scopes: &[] }),
-            ("get", "/api/messages", Requirement::Token { scopes: &[] }),
-            ("POST", "/api/data", Requirement::Token { scopes: &data }),
-            ("GET", "/api/data", Requirement::Token { scopes: &[] }),
+            (
+                "POST",
+                "/api/messages",
+                Requirement::Token {
+                    scopes: &[],
+                    accepts: &Accepts::ALL,
+                },
+            ),
+            (
+                "get",
+                "/api/messages",
+                Requirement::Token {
+                    scopes: &[],
+                    accepts: &Accepts::ALL,
+                },
+            ),
+            (
+                "POST",
+                "/api/data",
+                Requirement::Token {
+                    scopes: &data,
+                    accepts: &Accepts::ALL,
+                },
+            ),
+            (
+                "GET",
+                "/api/data",
+                Requirement::Token {
+                    scopes: &[],
+                    accepts: &Accepts::ALL,
+                },
+            ),
             ("GET", "/static/app.js", Requirement::Public),
             ("GET", "/static/", Requirement::Public),
-            ("GET", "/static", Requirement::Token { scopes: &[] }),
-            ("GET", "/admin/users", Requirement::Token { scopes: &admin }),
-            ("GET", "/unknown", Requirement::Token { scopes: &[] }),
-            ("GET", "/", Requirement::Token { scopes: &[] }),
-            ("GET", "", Requirement::Token { scopes: &[] }),
-            ("OPTIONS", "*", Requirement::Token { scopes: &[] }),
+            (
+                "GET",
+                "/static",
+                Requirement::Token {
+                    scopes: &[],
+                    accepts: &Accepts::ALL,
+                },
+            ),
+            (
+                "GET",
+                "/admin/users",
+                Requirement::Token {
+                    scopes: &admin,
+                    accepts: &Accepts::ALL,
+                },
+            ),
+            (
+                "GET",
+                "/unknown",
+                Requirement::Token {
+                    scopes: &[],
+                    accepts: &Accepts::ALL,
+                },
+            ),
+            (
+                "GET",
+                "/",
+                Requirement::Token {
+                    scopes: &[],
+                    accepts: &Accepts::ALL,
+                },
+            ),
+            (
+                "GET",
+                "",
+                Requirement::Token {
+                    scopes: &[],
+                    accepts: &Accepts::ALL,
+                },
+            ),
+            (
+                "OPTIONS",
+                "*",
+                Requirement::Token {
+                    scopes: &[],
+                    accepts: &Accepts::ALL,
+                },
+            ),
         ];
         for (method, path, want) in cases {
             assert_eq!(rules.requirement(method, path), want, "{method} {path}");
@@ -350,11 +484,17 @@ mod tests {
         let write = s(&["write"]);
         assert_eq!(
             rules.requirement("GET", "/api/x"),
-            Requirement::Token { scopes: &read }
+            Requirement::Token {
+                scopes: &read,
+                accepts: &Accepts::ALL
+            }
         );
         assert_eq!(
             rules.requirement("DELETE", "/api/x"),
-            Requirement::Token { scopes: &write }
+            Requirement::Token {
+                scopes: &write,
+                accepts: &Accepts::ALL
+            }
         );
     }
 
@@ -363,7 +503,10 @@ mod tests {
         let rules = RuleSet::default();
         assert_eq!(
             rules.requirement("GET", "/anything"),
-            Requirement::Token { scopes: &[] }
+            Requirement::Token {
+                scopes: &[],
+                accepts: &Accepts::ALL
+            }
         );
     }
 
@@ -378,85 +521,202 @@ mod tests {
             // dot segments, literal and encoded, climbing out of a public area
             (
                 "/static/../api/private",
-                Requirement::Token { scopes: none },
+                Requirement::Token {
+                    scopes: none,
+                    accepts: &Accepts::ALL,
+                },
             ),
             (
                 "/static/%2e%2e/admin/users",
-                Requirement::Token { scopes: &admin },
+                Requirement::Token {
+                    scopes: &admin,
+                    accepts: &Accepts::ALL,
+                },
             ),
             (
                 "/static/%2E%2E/admin/users",
-                Requirement::Token { scopes: &admin },
+                Requirement::Token {
+                    scopes: &admin,
+                    accepts: &Accepts::ALL,
+                },
             ),
             (
                 "/static/.%2e/admin/users",
-                Requirement::Token { scopes: &admin },
+                Requirement::Token {
+                    scopes: &admin,
+                    accepts: &Accepts::ALL,
+                },
             ),
             (
                 "/static/./../admin/x",
-                Requirement::Token { scopes: &admin },
+                Requirement::Token {
+                    scopes: &admin,
+                    accepts: &Accepts::ALL,
+                },
             ),
             (
                 "/api/public/%2e%2e/private",
-                Requirement::Token { scopes: none },
+                Requirement::Token {
+                    scopes: none,
+                    accepts: &Accepts::ALL,
+                },
             ),
-            ("/api/public/..", Requirement::Token { scopes: none }),
+            (
+                "/api/public/..",
+                Requirement::Token {
+                    scopes: none,
+                    accepts: &Accepts::ALL,
+                },
+            ),
             // repeated slashes are merged before dot segments are resolved
-            ("/static//../admin/x", Requirement::Token { scopes: &admin }),
-            ("//static/x", Requirement::Token { scopes: none }),
+            (
+                "/static//../admin/x",
+                Requirement::Token {
+                    scopes: &admin,
+                    accepts: &Accepts::ALL,
+                },
+            ),
+            (
+                "//static/x",
+                Requirement::Token {
+                    scopes: none,
+                    accepts: &Accepts::ALL,
+                },
+            ),
             ("/static//x", Requirement::Public),
             ("/api//public", Requirement::Public),
             // servers that keep empty segments would resolve this one elsewhere
             (
                 "/admin/x//../../static/y",
-                Requirement::Token { scopes: none },
+                Requirement::Token {
+                    scopes: none,
+                    accepts: &Accepts::ALL,
+                },
             ),
             // encoded slash and backslash never reach a public rule
             (
                 "/static/..%2fadmin/users",
-                Requirement::Token { scopes: none },
+                Requirement::Token {
+                    scopes: none,
+                    accepts: &Accepts::ALL,
+                },
             ),
             (
                 "/static/..%2Fadmin/users",
-                Requirement::Token { scopes: none },
+                Requirement::Token {
+                    scopes: none,
+                    accepts: &Accepts::ALL,
+                },
             ),
             (
                 "/static/..%5cadmin/users",
-                Requirement::Token { scopes: none },
+                Requirement::Token {
+                    scopes: none,
+                    accepts: &Accepts::ALL,
+                },
             ),
             (
                 "/static/..%5Cadmin/users",
-                Requirement::Token { scopes: none },
+                Requirement::Token {
+                    scopes: none,
+                    accepts: &Accepts::ALL,
+                },
             ),
             (
                 "/static/..\\admin\\users",
-                Requirement::Token { scopes: none },
+                Requirement::Token {
+                    scopes: none,
+                    accepts: &Accepts::ALL,
+                },
             ),
-            ("/static/x%2Fy", Requirement::Token { scopes: none }),
-            ("/api%2Fpublic", Requirement::Token { scopes: none }),
+            (
+                "/static/x%2Fy",
+                Requirement::Token {
+                    scopes: none,
+                    accepts: &Accepts::ALL,
+                },
+            ),
+            (
+                "/api%2Fpublic",
+                Requirement::Token {
+                    scopes: none,
+                    accepts: &Accepts::ALL,
+                },
+            ),
             // double encoding for upstreams that decode twice
             (
                 "/static/%252e%252e/admin/users",
-                Requirement::Token { scopes: none },
+                Requirement::Token {
+                    scopes: none,
+                    accepts: &Accepts::ALL,
+                },
             ),
-            ("/static/..%252fadmin", Requirement::Token { scopes: none }),
-            ("/static/..%255cadmin", Requirement::Token { scopes: none }),
+            (
+                "/static/..%252fadmin",
+                Requirement::Token {
+                    scopes: none,
+                    accepts: &Accepts::ALL,
+                },
+            ),
+            (
+                "/static/..%255cadmin",
+                Requirement::Token {
+                    scopes: none,
+                    accepts: &Accepts::ALL,
+                },
+            ),
             // Tomcat-style path parameters on a dot segment
             (
                 "/static/..;/admin/users",
-                Requirement::Token { scopes: none },
+                Requirement::Token {
+                    scopes: none,
+                    accepts: &Accepts::ALL,
+                },
             ),
             (
                 "/static/..;jsessionid=1/admin/users",
-                Requirement::Token { scopes: none },
+                Requirement::Token {
+                    scopes: none,
+                    accepts: &Accepts::ALL,
+                },
             ),
-            ("/static/.;/x", Requirement::Token { scopes: none }),
+            (
+                "/static/.;/x",
+                Requirement::Token {
+                    scopes: none,
+                    accepts: &Accepts::ALL,
+                },
+            ),
             // malformed escapes
-            ("/static/%", Requirement::Token { scopes: none }),
-            ("/static/%zz", Requirement::Token { scopes: none }),
+            (
+                "/static/%",
+                Requirement::Token {
+                    scopes: none,
+                    accepts: &Accepts::ALL,
+                },
+            ),
+            (
+                "/static/%zz",
+                Requirement::Token {
+                    scopes: none,
+                    accepts: &Accepts::ALL,
+                },
+            ),
             // encoded unreserved characters mean the same resource
-            ("/%61dmin/users", Requirement::Token { scopes: &admin }),
-            ("/admin%2Fusers", Requirement::Token { scopes: none }),
+            (
+                "/%61dmin/users",
+                Requirement::Token {
+                    scopes: &admin,
+                    accepts: &Accepts::ALL,
+                },
+            ),
+            (
+                "/admin%2Fusers",
+                Requirement::Token {
+                    scopes: none,
+                    accepts: &Accepts::ALL,
+                },
+            ),
             ("/api/%70ublic", Requirement::Public),
             ("/st%61tic/x", Requirement::Public),
             // harmless parameters and dots that are not dot segments
@@ -465,8 +725,20 @@ mod tests {
             ("/static/.hidden", Requirement::Public),
             ("/static/x/..", Requirement::Public),
             // whitespace or control characters
-            ("/static/a b", Requirement::Token { scopes: none }),
-            ("/static/a\tb", Requirement::Token { scopes: none }),
+            (
+                "/static/a b",
+                Requirement::Token {
+                    scopes: none,
+                    accepts: &Accepts::ALL,
+                },
+            ),
+            (
+                "/static/a\tb",
+                Requirement::Token {
+                    scopes: none,
+                    accepts: &Accepts::ALL,
+                },
+            ),
         ];
         for (path, want) in cases {
             assert_eq!(rules.requirement("GET", path), want, "{path}");
@@ -482,7 +754,10 @@ mod tests {
         let files = s(&["files"]);
         assert_eq!(
             rules.requirement("GET", "/files/a%2Fb"),
-            Requirement::Token { scopes: &files }
+            Requirement::Token {
+                scopes: &files,
+                accepts: &Accepts::ALL
+            }
         );
         assert_eq!(rules.requirement("GET", "/files/a"), Requirement::Public);
     }

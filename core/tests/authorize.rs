@@ -1611,3 +1611,75 @@ fn unusable_nonce_configuration_refuses_proofs_rather_than_skipping_nonces() {
         Denial::Internal
     );
 }
+
+// ---- per-route issuers and audiences ----
+
+/// Two tenants on one gateway: `/a/` takes tokens from the first only, `/b/` from the second
+/// only and only for [`OTHER_AUDIENCE`]; other routes take either.
+fn two_tenant_gate() -> Gate {
+    let mut doc = base_config();
+    if let serde_json::Value::Object(map) = &mut doc {
+        map.remove("domain");
+        map.insert("domains".into(), json!([DOMAIN, SECOND_DOMAIN]));
+        map.insert(
+            "rules".into(),
+            json!([
+                {"match": {"prefix": "/a/"}, "issuers": [DOMAIN]},
+                {"match": {"prefix": "/b/"}, "issuers": [format!("https://{SECOND_DOMAIN}/")],
+                 "audiences": [OTHER_AUDIENCE], "scopes": "read:messages"}
+            ]),
+        );
+    }
+    gate(parse_config(&doc))
+}
+
+#[test]
+fn a_route_takes_tokens_only_from_its_issuers() {
+    let mut gate = two_tenant_gate();
+    let first = good_token();
+    let second = good().issuer_domain(SECOND_DOMAIN).build();
+    allowed(decide(&mut gate, &Request::get("/a/x").bearer(&first)));
+    allowed(decide(&mut gate, &Request::private().bearer(&second)));
+    // The second tenant's valid token, now cached, is still not accepted on the first's route.
+    for _ in 0..2 {
+        assert_eq!(
+            deny(&mut gate, &Request::get("/a/x").bearer(&second)),
+            invalid_token(Scheme::Bearer, "Token issuer is not accepted on this route")
+        );
+    }
+    assert_eq!(
+        deny(&mut gate, &Request::get("/b/x").bearer(&first)),
+        invalid_token(Scheme::Bearer, "Token issuer is not accepted on this route")
+    );
+}
+
+#[test]
+fn a_route_takes_tokens_only_for_its_audiences_before_looking_at_scopes() {
+    let mut gate = two_tenant_gate();
+    let for_api = good()
+        .issuer_domain(SECOND_DOMAIN)
+        .scope("read:messages")
+        .build();
+    assert_eq!(
+        deny(&mut gate, &Request::get("/b/x").bearer(&for_api)),
+        invalid_token(
+            Scheme::Bearer,
+            "Token audience is not accepted on this route"
+        )
+    );
+    let unscoped = good()
+        .issuer_domain(SECOND_DOMAIN)
+        .aud(json!([AUDIENCE, OTHER_AUDIENCE]))
+        .scope("")
+        .build();
+    assert!(matches!(
+        deny(&mut gate, &Request::get("/b/x").bearer(&unscoped)),
+        Denial::InsufficientScope { .. }
+    ));
+    let good_for_b = good()
+        .issuer_domain(SECOND_DOMAIN)
+        .aud(json!(OTHER_AUDIENCE))
+        .scope("read:messages")
+        .build();
+    allowed(decide(&mut gate, &Request::get("/b/x").bearer(&good_for_b)));
+}

@@ -127,3 +127,22 @@ fn the_schema_algorithms_are_the_accepted_ones() {
         assert!(parse(&config_with(changes)).is_err(), "{field}: HS256");
     }
 }
+
+/// Every complete configuration shown in the README (a `json` block with an `audience`) is
+/// accepted by the parser.
+#[test]
+fn the_readme_configurations_parse() {
+    let readme = include_str!("../../README.md");
+    let mut parsed = 0;
+    for block in readme.split("```json").skip(1) {
+        let text = block.split("```").next().unwrap_or_default();
+        let Ok(doc @ Value::Object(_)) = serde_json::from_str::<Value>(text) else {
+            continue;
+        };
+        if doc.get("audience").is_some() {
+            assert!(parse(&doc).is_ok(), "{doc}: {:?}", parse(&doc).err());
+            parsed += 1;
+        }
+    }
+    assert!(parsed > 0, "the README shows a complete configuration");
+}
