@@ -67,9 +67,10 @@ pub fn is_ngx_wasm_module() -> bool {
     matches!(host::property(&["ngx", "pid"]), Ok(Some(_)))
 }
 
-/// Whether a paused request can be resumed or answered from another context. Envoy's host
-/// can; ngx_wasm_module's `proxy_set_effective_context` does nothing (the worker crashes),
-/// and APISIX's host has no tick, which a request whose fetch went away would wait for.
-pub fn can_wake(caps: &Capabilities, ngx_wasm: bool) -> bool {
+/// Whether the host is Envoy: it has a tick (APISIX's host has none) and is not
+/// ngx_wasm_module. Only Envoy resumes a paused request from another context
+/// (ngx_wasm_module's `proxy_set_effective_context` does nothing and the worker crashes) and
+/// has a filter state for later filters.
+pub fn is_envoy(caps: &Capabilities, ngx_wasm: bool) -> bool {
     caps.tick && !ngx_wasm
 }

@@ -90,6 +90,12 @@ extern "C" {
     ) -> u32;
     fn proxy_continue_stream(stream: u32) -> u32;
     fn proxy_log(level: u32, message: *const u8, message_len: usize) -> u32;
+    fn proxy_set_property(
+        path: *const u8,
+        path_len: usize,
+        value: *const u8,
+        value_len: usize,
+    ) -> u32;
     fn proxy_set_effective_context(context_id: u32) -> u32;
     #[allow(clippy::too_many_arguments)]
     fn proxy_send_local_response(
@@ -253,6 +259,13 @@ pub fn log(level: LogLevel, message: &str) {
     let _ = unsafe { proxy_log(level as u32, message.as_ptr(), message.len()) };
 }
 
+/// Sets the property `path` (one segment) of the current request. Envoy keeps it in the
+/// request's filter state as `wasm.<path>`.
+pub fn set_property(path: &str, value: &[u8]) -> Result<(), Status> {
+    // Safety: both pointers are valid for their lengths.
+    check(unsafe { proxy_set_property(path.as_ptr(), path.len(), value.as_ptr(), value.len()) })
+}
+
 /// Lets a paused request go on.
 pub fn resume_request() -> Result<(), Status> {
     // Safety: no pointers.
@@ -260,7 +273,7 @@ pub fn resume_request() -> Result<(), Status> {
 }
 
 /// Makes the calls that follow act on `context_id` (a paused request) instead of the
-/// context whose callback runs. Only Envoy's host switches; see `Worker::can_wake`.
+/// context whose callback runs. Only Envoy's host switches; see `capabilities::is_envoy`.
 pub fn set_effective_context(context_id: u32) -> Result<(), Status> {
     // Safety: no pointers.
     check(unsafe { proxy_set_effective_context(context_id) })

@@ -5,7 +5,8 @@ use crate::headers;
 use crate::host;
 use crate::worker::Worker;
 use filter_core::authorize::{Decision, PassReason};
-use filter_core::rejection::{self, Denial, KEYS_BUSY};
+use filter_core::forward::RESULT_KEY;
+use filter_core::rejection::{self, Denial, DENIAL_STATS, KEYS_BUSY};
 use log::debug;
 use proxy_wasm::types::Action;
 use std::cell::Cell;
@@ -28,13 +29,20 @@ pub fn apply(
     match decision {
         Decision::Pass(PassReason::PublicRoute) => {
             worker.metrics.public();
+            export(worker, "public", Vec::new());
             proceed(mode)
         }
         Decision::Pass(PassReason::CorsPreflight) => {
             worker.metrics.cors_preflight();
+            export(worker, "cors_preflight", Vec::new());
             proceed(mode)
         }
         Decision::Allow(allowed) => {
+            let claims = config
+                .filter_state
+                .as_ref()
+                .map(|state| state.entries_for(&allowed.token.claims));
+            export(worker, "allowed", claims.unwrap_or_default());
             for (name, value) in config.forward.headers_for(&allowed.token.claims) {
                 headers::set_request(&name, Some(&value));
             }
@@ -53,6 +61,18 @@ pub fn apply(
     }
 }
 
+/// Writes the outcome, and the configured claims of a verified token, to the request's filter
+/// state when the configuration asks for it.
+fn export(worker: &Worker, result: &str, claims: Vec<(String, String)>) {
+    if worker.config.filter_state.is_none() {
+        return;
+    }
+    let _ = host::set_property(RESULT_KEY, result.as_bytes());
+    for (key, value) in claims {
+        let _ = host::set_property(&key, value.as_bytes());
+    }
+}
+
 fn proceed(mode: Mode) -> Action {
     if mode == Mode::Resume {
         let _ = host::resume_request();
@@ -62,6 +82,8 @@ fn proceed(mode: Mode) -> Action {
 
 pub fn deny(worker: &Worker, denial: &Denial) -> Action {
     worker.metrics.denied(denial);
+    let result = DENIAL_STATS.get(denial.stat()).copied().unwrap_or_default();
+    export(worker, result, Vec::new());
     debug!(
         "request denied: {}: {}",
         denial.code(),

@@ -39,6 +39,8 @@ pub struct Worker {
     local_replay: Option<MemoryStore>,
     /// Whether the host is Kong's ngx_wasm_module; asked on the first request.
     ngx_wasm: Option<bool>,
+    /// Why the configuration cannot run on this host, once known.
+    refused: Option<&'static str>,
     /// Requests waiting for another request's fetch, by context id.
     pub parked: Vec<Parked>,
     /// The tick period last set.
@@ -60,6 +62,7 @@ impl Worker {
             caps,
             local_replay,
             ngx_wasm: None,
+            refused: None,
             parked: Vec::new(),
             tick_ms: TICK_MS,
         }
@@ -90,20 +93,27 @@ impl Worker {
         }
         let ngx_wasm = capabilities::is_ngx_wasm_module();
         self.ngx_wasm = Some(ngx_wasm);
-        self.fetch
-            .set_can_wake(capabilities::can_wake(&self.caps, ngx_wasm));
-        if ngx_wasm && self.config.needs_header_changes() {
-            error!(
-                "configuration refused: \"forward\" (claim headers, claims header, strip_authorization) \
-                 needs request header changes to reach the upstream, and this host \
-                 (ngx_wasm_module) proxies the headers as the client sent them; remove \"forward\""
-            );
+        let envoy = capabilities::is_envoy(&self.caps, ngx_wasm);
+        self.fetch.set_can_wake(envoy);
+        self.refused = if ngx_wasm && self.config.needs_header_changes() {
+            Some(
+                "\"forward\" (claim headers, claims header, strip_authorization) needs request \
+                 header changes to reach the upstream, and this host (ngx_wasm_module) proxies \
+                 the headers as the client sent them; remove \"forward\"",
+            )
+        } else if !envoy && self.config.filter_state.is_some() {
+            Some("\"filter_state\" is Envoy's filter state, which this host does not have; remove it")
+        } else {
+            None
+        };
+        if let Some(why) = self.refused {
+            error!("configuration refused: {why}");
         }
     }
 
-    /// Whether the configuration can run on this host (see [`Worker::know_host`]).
+    /// Whether the configuration cannot run on this host (see [`Worker::know_host`]).
     pub fn refused_here(&self) -> bool {
-        self.ngx_wasm == Some(true) && self.config.needs_header_changes()
+        self.refused.is_some()
     }
 
     /// Counts and logs how a key fetch ended.

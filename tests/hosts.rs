@@ -291,6 +291,34 @@ fn identity_headers(profile: Profile) {
     s.no_violations();
 }
 
+fn filter_state(profile: Profile) {
+    let mut s = start_with(profile, 1, |mut c| {
+        c["filter_state"] = json!({"claims": ["sub"]});
+        c
+    });
+    let token = s.issuer.token_builder().sub("alice").build();
+    let response = s.bearer("/api/private", &token);
+    match profile {
+        Profile::Envoy => {
+            assert_eq!(response.status, 200);
+            assert_eq!(
+                response.properties,
+                [
+                    ("auth0.result".to_owned(), "allowed".to_owned()),
+                    ("auth0.sub".to_owned(), "alice".to_owned())
+                ]
+            );
+        }
+        // No filter state for later filters on the nginx hosts: refused, not ignored.
+        Profile::Kong | Profile::Apisix => {
+            assert_eq!(response.status, 500);
+            assert!(s.logged("configuration refused: \"filter_state\""));
+            assert!(response.properties.is_empty());
+        }
+    }
+    s.no_violations();
+}
+
 fn background_refresh(profile: Profile) {
     let mut s = start(profile);
     s.gateway.tick();
@@ -327,6 +355,7 @@ on_every_host!(
     outage,
     dpop,
     identity_headers,
+    filter_state,
     background_refresh
 );
 

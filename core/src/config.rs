@@ -9,7 +9,7 @@
 
 use crate::algorithm::Algorithm;
 use crate::b64;
-use crate::forward::{self, ClaimHeader, Forward, ForwardError};
+use crate::forward::{self, ClaimHeader, FilterState, Forward, ForwardError};
 use crate::json;
 use crate::jwk::{self, JwkSet};
 use crate::rejection::ChallengeConfig;
@@ -62,6 +62,8 @@ pub struct Config {
     pub jwks_max_stale: u64,
     pub http_timeout_ms: u64,
     pub dpop: DpopConfig,
+    /// Claims and the outcome written to the host's filter state (Envoy only).
+    pub filter_state: Option<FilterState>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,6 +247,13 @@ struct RawConfig {
     dpop_replay_scope: Option<ReplayScope>,
     dpop_nonce: Option<RawNonce>,
     trust_forwarded_headers: Option<bool>,
+    filter_state: Option<RawFilterState>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFilterState {
+    claims: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -460,6 +469,22 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     };
 
     let rules = rule_set(raw.rules.unwrap_or_default(), &issuers, &audiences)?;
+    let filter_state = match raw.filter_state {
+        None => None,
+        Some(raw) => {
+            let claims = raw.claims.unwrap_or_default();
+            if claims.len() > MAX_CLAIM_HEADERS {
+                return Err(ConfigError::new(
+                    "filter_state.claims",
+                    format!("must not list more than {MAX_CLAIM_HEADERS} claims"),
+                ));
+            }
+            Some(
+                FilterState::new(claims)
+                    .map_err(|e| ConfigError::new("filter_state.claims", e.to_string()))?,
+            )
+        }
+    };
     Ok(Config {
         issuers,
         key_sources,
@@ -496,6 +521,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         )?,
         http_timeout_ms: bounded("http_timeout_ms", raw.http_timeout_ms, 5000, 1, 60_000)?,
         dpop,
+        filter_state,
     })
 }
 

@@ -123,15 +123,7 @@ impl ClaimHeader {
     /// claims like `https://example.com/roles` work); otherwise it is read as a dotted path
     /// into nested objects.
     pub fn new(claim: &str, header: &str) -> Result<ClaimHeader, ClaimHeaderError> {
-        if claim.is_empty() {
-            return Err(ClaimHeaderError::Claim(ClaimNameError::Empty));
-        }
-        if claim.len() > MAX_CLAIM_NAME_LEN {
-            return Err(ClaimHeaderError::Claim(ClaimNameError::TooLong));
-        }
-        if claim.split('.').any(str::is_empty) {
-            return Err(ClaimHeaderError::Claim(ClaimNameError::EmptyPathComponent));
-        }
+        check_claim_name(claim).map_err(ClaimHeaderError::Claim)?;
         let header = header_name(header).map_err(ClaimHeaderError::Header)?;
         Ok(ClaimHeader {
             claim: claim.to_owned(),
@@ -140,15 +132,64 @@ impl ClaimHeader {
     }
 
     fn lookup<'a>(&self, claims: &'a Map<String, Value>) -> Option<&'a Value> {
-        if let Some(v) = claims.get(&self.claim) {
-            return Some(v);
+        lookup(claims, &self.claim)
+    }
+}
+
+/// The claim named `claim` at the top level, else the dotted path into nested objects.
+fn lookup<'a>(claims: &'a Map<String, Value>, claim: &str) -> Option<&'a Value> {
+    if let Some(v) = claims.get(claim) {
+        return Some(v);
+    }
+    let mut parts = claim.split('.');
+    let mut current = claims.get(parts.next()?)?;
+    for part in parts {
+        current = current.as_object()?.get(part)?;
+    }
+    Some(current)
+}
+
+fn check_claim_name(claim: &str) -> Result<(), ClaimNameError> {
+    if claim.is_empty() {
+        return Err(ClaimNameError::Empty);
+    }
+    if claim.len() > MAX_CLAIM_NAME_LEN {
+        return Err(ClaimNameError::TooLong);
+    }
+    if claim.split('.').any(str::is_empty) {
+        return Err(ClaimNameError::EmptyPathComponent);
+    }
+    Ok(())
+}
+
+/// The filter state key of the request's outcome: `allowed`, `public`, `cors_preflight`, or
+/// the refusal's statistic name (`invalid_token`, ...).
+pub const RESULT_KEY: &str = "auth0.result";
+
+/// Verified claims written to the host's filter state for the filters and access logs after
+/// this one (Envoy keys them `wasm.auth0.<claim>`), with the outcome under [`RESULT_KEY`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FilterState {
+    claims: Vec<String>,
+}
+
+impl FilterState {
+    pub fn new(claims: Vec<String>) -> Result<FilterState, ClaimNameError> {
+        for claim in &claims {
+            check_claim_name(claim)?;
         }
-        let mut parts = self.claim.split('.');
-        let mut current = claims.get(parts.next()?)?;
-        for part in parts {
-            current = current.as_object()?.get(part)?;
-        }
-        Some(current)
+        Ok(FilterState { claims })
+    }
+
+    /// `(key, value)` for each configured claim the token has, formatted as for headers.
+    pub fn entries_for(&self, claims: &Map<String, Value>) -> Vec<(String, String)> {
+        self.claims
+            .iter()
+            .filter_map(|claim| {
+                let value = lookup(claims, claim).and_then(header_value)?;
+                Some((format!("auth0.{claim}"), value))
+            })
+            .collect()
     }
 }
 

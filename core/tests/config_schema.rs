@@ -79,6 +79,11 @@ fn the_schema_has_the_fields_of_every_level() {
             config_with(json!({"forward": {"zz_unknown": 1}})),
         ),
         (
+            "filter_state",
+            &schema["properties"]["filter_state"],
+            config_with(json!({"filter_state": {"zz_unknown": 1}})),
+        ),
+        (
             "dpop_nonce",
             &schema["properties"]["dpop_nonce"],
             config_with(json!({"dpop_nonce": {"secret": "x", "zz_unknown": 1}})),

@@ -35,6 +35,8 @@ struct RequestState {
     response_headers: Vec<(String, String)>,
     local: Option<Local>,
     resumed: bool,
+    /// What the filter set with `proxy_set_property`, in order.
+    properties: Vec<(String, String)>,
 }
 
 struct Pending {
@@ -339,6 +341,27 @@ fn define(linker: &mut Linker<State>, profile: Profile) -> Result<(), Error> {
                 return Ok(NOT_FOUND);
             };
             pairs.retain(|(n, _)| *n != name);
+            Ok(OK)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_set_property",
+        |mut caller: Ctx<'_>, pp: i32, pl: i32, vp: i32, vl: i32| -> Result<i32, Error> {
+            let path = read_str(&caller, pp, pl)?;
+            let value = read(&caller, vp, vl)?;
+            let state = caller.data_mut();
+            let Some(request) = state.request.as_mut() else {
+                return Ok(BAD_ARGUMENT);
+            };
+            // Envoy keeps any path in the filter state; the nginx hosts only set existing
+            // nginx variables, and none of the filter's names is one.
+            if state.profile != Profile::Envoy {
+                return Ok(NOT_FOUND);
+            }
+            request
+                .properties
+                .push((path, String::from_utf8_lossy(&value).into_owned()));
             Ok(OK)
         },
     )?;
@@ -757,6 +780,7 @@ impl Vm {
             "proxy_add_header_map_value",
             "proxy_remove_header_map_value",
             "proxy_get_property",
+            "proxy_set_property",
             "proxy_get_shared_data",
             "proxy_set_shared_data",
             "proxy_continue_stream",
@@ -947,6 +971,7 @@ impl Vm {
             headers: Vec::new(),
             body: "failed to run wasm plugin".into(),
             upstream_saw: None,
+            properties: Vec::new(),
         };
         if !self.configured() || self.poisoned {
             return refused;
@@ -1042,6 +1067,7 @@ impl Vm {
                 headers,
                 body: String::from_utf8_lossy(&body).into_owned(),
                 upstream_saw: None,
+                properties: Vec::new(),
             }
         } else if forwarded {
             let saw = if profile.ignores_request_header_changes() {
@@ -1054,6 +1080,7 @@ impl Vm {
                 headers: Vec::new(),
                 body: "{}".into(),
                 upstream_saw: Some(saw),
+                properties: Vec::new(),
             }
         } else {
             Response {
@@ -1061,8 +1088,10 @@ impl Vm {
                 headers: Vec::new(),
                 body: "no answer".into(),
                 upstream_saw: None,
+                properties: Vec::new(),
             }
         };
+        response.properties = outcome.properties.clone();
         // The response passes the filter's response callback, local responses included.
         if !self.poisoned {
             let mut response_headers = vec![(":status".to_owned(), response.status.to_string())];

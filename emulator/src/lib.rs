@@ -71,6 +71,8 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     pub body: String,
     pub upstream_saw: Option<Vec<(String, String)>>,
+    /// What the filter set with `proxy_set_property` (Envoy's filter state), in order.
+    pub properties: Vec<(String, String)>,
 }
 
 impl Response {
@@ -141,6 +143,7 @@ impl Gateway {
                 headers: Vec::new(),
                 body: String::new(),
                 upstream_saw: None,
+                properties: Vec::new(),
             },
         }
     }
