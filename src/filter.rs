@@ -12,7 +12,6 @@ use crate::worker::Worker;
 use filter_core::authorize::{Decision, RequestView};
 use filter_core::key_fetch::{Answer, Callout, FetchEvent, Outcome, Plan, Purpose, MAX_FETCH_BODY};
 use filter_core::rejection::{Denial, KEYS_BUSY};
-use filter_core::shared::SharedStore;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use std::cell::{Cell, RefCell};
@@ -155,15 +154,9 @@ impl Filter {
             if self.callouts >= MAX_CALLOUTS_PER_REQUEST || self.failed_source == Some(source) {
                 return respond::deny(w, &KEYS_BUSY);
             }
-            let mut store = w.key_store();
-            let plan = w.fetch.plan_for_request(
-                &mut w.gate,
-                store.as_mut().map(|s| s as &mut dyn SharedStore),
-                source,
-                reason,
-                self.id,
-                now_ms / 1000,
-            );
+            let plan = w.with_fetch(|fetch, gate, store| {
+                fetch.plan_for_request(gate, store, source, reason, self.id, now_ms / 1000)
+            });
             match plan {
                 Plan::Fetch(callout) => return self.fetch(w, request, &callout, mode),
                 Plan::Wait => {
@@ -205,14 +198,9 @@ impl Filter {
                 Action::Pause
             }
             Err(why) => {
-                let mut store = w.key_store();
-                let outcome = w.fetch.dispatch_failed(
-                    &mut w.gate,
-                    store.as_mut().map(|s| s as &mut dyn SharedStore),
-                    callout,
-                    Purpose::Request,
-                    now,
-                );
+                let outcome = w.with_fetch(|fetch, gate, store| {
+                    fetch.dispatch_failed(gate, store, callout, Purpose::Request, now)
+                });
                 let action = respond::deny(w, &KEYS_BUSY);
                 if let Outcome::Finished {
                     source,
@@ -286,14 +274,8 @@ pub fn answer_callout(w: &mut Worker, token: u32, body_size: usize) -> Outcome {
         body: &body,
     };
     let now = clock::now_ms(w.caps.host_time) / 1000;
-    let mut store = w.key_store();
-    let outcome = w.fetch.on_answer(
-        &mut w.gate,
-        store.as_mut().map(|s| s as &mut dyn SharedStore),
-        token,
-        &answer,
-        now,
-    );
+    let outcome =
+        w.with_fetch(|fetch, gate, store| fetch.on_answer(gate, store, token, &answer, now));
     if let Outcome::Finished { source, event, .. } = &outcome {
         w.report(*source, event, "");
         w.keys_gauge(now);

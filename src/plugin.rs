@@ -10,7 +10,7 @@ use crate::metrics::Metrics;
 use crate::worker::{HostStore, Worker};
 use filter_core::config::{self, Config};
 use filter_core::key_fetch::{self, Outcome, Purpose};
-use filter_core::shared::{self, SharedStore};
+use filter_core::shared;
 use log::{error, info};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
@@ -99,12 +99,7 @@ impl RootContext for Plugin {
         };
         let w = &mut *guard;
         let now = clock::now_ms(w.caps.host_time) / 1000;
-        let mut store = w.key_store();
-        let tick = w.fetch.on_tick(
-            &mut w.gate,
-            store.as_mut().map(|s| s as &mut dyn SharedStore),
-            now,
-        );
+        let tick = w.with_fetch(|fetch, gate, store| fetch.on_tick(gate, store, now));
         filter::wake(w, tick.woken, self.id);
         for callout in tick.callouts {
             match filter::dispatch(self, &callout) {
@@ -112,14 +107,9 @@ impl RootContext for Plugin {
                     .fetch
                     .dispatched(token, &callout, Purpose::Background, now),
                 Err(why) => {
-                    let mut store = w.key_store();
-                    let outcome = w.fetch.dispatch_failed(
-                        &mut w.gate,
-                        store.as_mut().map(|s| s as &mut dyn SharedStore),
-                        &callout,
-                        Purpose::Background,
-                        now,
-                    );
+                    let outcome = w.with_fetch(|fetch, gate, store| {
+                        fetch.dispatch_failed(gate, store, &callout, Purpose::Background, now)
+                    });
                     if let Outcome::Finished { event, woken, .. } = outcome {
                         w.report(callout.source, &event, &format!(" ({why})"));
                         filter::wake(w, woken, self.id);

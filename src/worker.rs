@@ -147,9 +147,18 @@ impl Worker {
         self.gate.authorize(request, &mut Replay(store), now_ms)
     }
 
-    /// Where keys are shared between workers: the host's shared data, when it has any.
-    pub fn key_store(&self) -> Option<HostStore> {
-        self.caps.shared_data.then_some(HostStore)
+    /// Runs `f` on the key fetches with the gate and the store keys are shared through
+    /// between workers: the host's shared data, when it has any.
+    pub fn with_fetch<R>(
+        &mut self,
+        f: impl FnOnce(&mut KeyFetch, &mut Gate, Option<&mut dyn SharedStore>) -> R,
+    ) -> R {
+        let mut store = self.caps.shared_data.then_some(HostStore);
+        f(
+            &mut self.fetch,
+            &mut self.gate,
+            store.as_mut().map(|s| s as &mut dyn SharedStore),
+        )
     }
 
     pub fn keys_gauge(&self, now: u64) {
