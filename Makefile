@@ -10,7 +10,7 @@ CARGO_TARGET_DIR ?= target
 MODULE := dist/auth0_wasm_filter.wasm
 BUILT_MODULE := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release/auth0_wasm_filter.wasm
 
-.PHONY: help setup build test lint fuzz validate run bench clean
+.PHONY: help setup build test lint fuzz validate oci run bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 16
@@ -29,6 +29,8 @@ test: setup build ## Run every test: unit tests, end-to-end tests against real E
 	DIFFERENTIAL_CASES=1500 $(CARGO) test -p filter-core --target $(WASM_TARGET) --test differential
 	$(CARGO) test --manifest-path fuzz/Cargo.toml --lib
 	scripts/fuzz.sh 5
+	scripts/oci.sh
+	scripts/oci-roundtrip.sh
 
 FUZZ_SECONDS ?= 600
 fuzz: setup ## Fuzz every parser and the decision pipeline, FUZZ_SECONDS (600) per target (FUZZING.md)
@@ -38,6 +40,9 @@ lint: setup ## Check formatting and run clippy (warnings are errors) for the hos
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --release --target $(WASM_TARGET) -p auth0-wasm-filter -- -D warnings
+
+oci: build ## Build the OCI image (Istio, Envoy Gateway) into dist/oci; prints its digest
+	scripts/oci.sh
 
 validate: ## Check a plugin configuration as the filter does: make validate CONFIG=file.json
 	@test -n "$(CONFIG)" || { echo "usage: make validate CONFIG=file.json" >&2; exit 2; }

