@@ -10,6 +10,7 @@ mod host;
 mod logging;
 mod metrics;
 mod plugin;
+mod request;
 mod respond;
 mod worker;
 

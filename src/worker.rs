@@ -3,9 +3,9 @@
 //! share it through `Rc<RefCell<_>>` (a VM is single-threaded).
 
 use crate::capabilities::{self, Capabilities};
-use crate::filter::Parked;
 use crate::host;
 use crate::metrics::Metrics;
+use crate::request::Parked;
 use filter_core::authorize::{Decision, Gate, RequestView};
 use filter_core::config::{Config, ReplayScope};
 use filter_core::key_fetch::{FetchEvent, KeyFetch, TICK_MS};
