@@ -42,16 +42,6 @@ fn oversized_jwks() -> String {
     format!("{{\"keys\": [{}]}}", vec![key; copies].join(","))
 }
 
-/// Sends `count` requests at once, each on its own connection.
-fn burst(target: &Target<'_>, request: &Request, count: usize) -> Vec<Response> {
-    thread::scope(|scope| {
-        let handles: Vec<_> = (0..count)
-            .map(|_| scope.spawn(|| target.send(request)))
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    })
-}
-
 fn stack(issuers: &[(&str, IssuerHandle)]) -> (EchoHandle, Gateway) {
     let echo = Echo::start(0).unwrap();
     let domains: Vec<&str> = issuers.iter().map(|(_, i)| i.domain()).collect();
@@ -154,7 +144,7 @@ fn every_issuer_fault_is_503_for_every_waiting_request_and_recovers() {
     };
     for (case, issuer) in &faults {
         let request = Request::get(PRIVATE).bearer(&issuer.token_builder().build());
-        for (i, response) in burst(&target, &request, BURST).iter().enumerate() {
+        for (i, response) in target.burst(&request, BURST).iter().enumerate() {
             contract::unavailable(response, &format!("{case}: request {i} of the burst"));
         }
     }
@@ -173,7 +163,8 @@ fn every_issuer_fault_is_503_for_every_waiting_request_and_recovers() {
             &format!("recovery: {case}"),
             || (target.send(&request).status == 200).then_some(()),
         );
-        let statuses: Vec<u16> = burst(&target, &request, BURST)
+        let statuses: Vec<u16> = target
+            .burst(&request, BURST)
             .iter()
             .map(|r| r.status)
             .collect();
@@ -197,7 +188,8 @@ fn a_key_set_with_another_content_type_is_used() {
         listener: MAIN_LISTENER,
     };
     let request = Request::get(PRIVATE).bearer(&issuers[0].1.token_builder().build());
-    let statuses: Vec<u16> = burst(&target, &request, BURST)
+    let statuses: Vec<u16> = target
+        .burst(&request, BURST)
         .iter()
         .map(|r| r.status)
         .collect();
@@ -220,7 +212,8 @@ fn a_flapping_issuer_never_refuses_a_valid_token_once_keys_are_cached() {
     let issuer = &issuers[0].1;
     let request = Request::get(PRIVATE).bearer(&issuer.token_builder().build());
     assert_eq!(
-        burst(&target, &request, BURST)
+        target
+            .burst(&request, BURST)
             .iter()
             .map(|r| r.status)
             .collect::<Vec<_>>(),
@@ -234,13 +227,14 @@ fn a_flapping_issuer_never_refuses_a_valid_token_once_keys_are_cached() {
         } else {
             issuer.come_back();
         }
-        for response in burst(&target, &stranger, 4) {
+        for response in target.burst(&stranger, 4) {
             assert!(
                 response.status == 401 || response.status == 503,
                 "round {round}: an unknown kid is 401, or 503 while the refetch fails: {response:?}"
             );
         }
-        let statuses: Vec<u16> = burst(&target, &request, BURST)
+        let statuses: Vec<u16> = target
+            .burst(&request, BURST)
             .iter()
             .map(|r| r.status)
             .collect();

@@ -54,12 +54,7 @@ fn a_burst_before_keys_are_cached_waits_for_one_fetch() {
     );
     let target = Target::main(&stack);
     let token = stack.token().build();
-    let responses: Vec<Response> = thread::scope(|scope| {
-        let handles: Vec<_> = (0..32)
-            .map(|_| scope.spawn(|| target.send(&private(&token))))
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let responses = target.burst(&private(&token), 32);
     for (i, response) in responses.iter().enumerate() {
         assert_eq!(
             response.status, 200,
@@ -96,12 +91,7 @@ fn an_outage_before_the_first_fetch_is_503_and_recovers_without_restart() {
     // so they cost the issuer nothing more.
     let fetches_before = stack.issuer.discovery_fetches();
     let started = Instant::now();
-    let responses: Vec<Response> = thread::scope(|scope| {
-        let handles: Vec<_> = (0..8)
-            .map(|_| scope.spawn(|| target.send(&private(&token))))
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let responses = target.burst(&private(&token), 8);
     for (i, response) in responses.iter().enumerate() {
         contract::unavailable(
             response,
@@ -638,10 +628,7 @@ fn a_rotation_burst_over_two_workers_waits_for_one_refetch() {
     let new = private(&stack.token().key(Key::Rsa2).build());
     let fetches = stack.issuer.jwks_fetches();
     let before = connections_per_worker(&stack.gateway);
-    let responses: Vec<Response> = thread::scope(|scope| {
-        let handles: Vec<_> = (0..50).map(|_| scope.spawn(|| target.send(&new))).collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let responses = target.burst(&new, 50);
     let after = connections_per_worker(&stack.gateway);
     assert!(
         after[0] > before[0] && after[1] > before[1],

@@ -237,6 +237,16 @@ impl<'a> Target<'a> {
         self.gateway.send_to(self.listener, request)
     }
 
+    /// Sends `request` `count` times at once, each from its own thread and connection.
+    pub fn burst(&self, request: &Request, count: usize) -> Vec<Response> {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..count)
+                .map(|_| scope.spawn(|| self.send(request)))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        })
+    }
+
     /// Sends a request that must be refused: the upstream never sees it.
     pub fn denied(&self, request: &Request, case: &str) -> Response {
         let before = self.echo.requests();
