@@ -82,8 +82,10 @@ fn proceed(mode: Mode) -> Action {
 
 pub fn deny(worker: &Worker, denial: &Denial) -> Action {
     worker.metrics.denied(denial);
-    let result = DENIAL_STATS.get(denial.stat()).copied().unwrap_or_default();
-    export(worker, result, Vec::new());
+    if worker.config.filter_state.is_some() {
+        let result = DENIAL_STATS.get(denial.stat()).copied().unwrap_or_default();
+        export(worker, result, Vec::new());
+    }
     debug!(
         "request denied: {}: {}",
         denial.code(),

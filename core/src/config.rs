@@ -1029,6 +1029,13 @@ fn route_issuers(
                 format!("{raw:?} is not one of the configured domains"),
             ));
         };
+        // No repeats: the list is then no longer than the configured domains.
+        if out.contains(&issuer.issuer) {
+            return Err(ConfigError::new(
+                format!("{field}[{j}]"),
+                format!("repeats {raw:?}"),
+            ));
+        }
         out.push(issuer.issuer.clone());
     }
     Ok(out)
@@ -1051,6 +1058,15 @@ fn route_audiences(
             return Err(ConfigError::new(
                 format!("{field}[{j}]"),
                 format!("{audience:?} is not one of the configured audiences"),
+            ));
+        }
+        if list
+            .get(..j)
+            .is_some_and(|earlier| earlier.contains(audience))
+        {
+            return Err(ConfigError::new(
+                format!("{field}[{j}]"),
+                format!("repeats {audience:?}"),
             ));
         }
     }
@@ -1840,6 +1856,8 @@ mod tests {
             (json!({"rules": [{"match": {"path": "/a"}, "issuers": ["other.example.com"]}]}), e("rules[0].issuers[0]", "\"other.example.com\" is not one of the configured domains")),
             (json!({"rules": [{"match": {"path": "/a"}, "issuers": ["http://x"]}]}), e("rules[0].issuers[0]", "must use https: the issuer is https://<domain>/")),
             (json!({"rules": [{"match": {"path": "/a"}, "audiences": ["https://elsewhere"]}]}), e("rules[0].audiences[0]", "\"https://elsewhere\" is not one of the configured audiences")),
+            (json!({"rules": [{"match": {"path": "/a"}, "issuers": ["tenant.example.com", "https://tenant.example.com/"]}]}), e("rules[0].issuers[1]", "repeats \"https://tenant.example.com/\"")),
+            (json!({"rules": [{"match": {"path": "/a"}, "audiences": ["https://api.example.com", "https://api.example.com"]}]}), e("rules[0].audiences[1]", "repeats \"https://api.example.com\"")),
             (json!({"rules": [{"match": {"path": "/a"}, "require": "none", "issuers": ["tenant.example.com"]}]}), e("rules[0].issuers", "cannot be combined with \"require\": \"none\"")),
             (json!({"rules": [{"match": {"path": "/a"}, "scopes": ["a", "a"]}]}), e("rules[0].scopes[1]", "repeats \"a\"")),
             (json!({"rules": [{"require": "none"}]}), e("rules[0].match", "is required")),

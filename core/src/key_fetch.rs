@@ -897,14 +897,20 @@ mod tests {
             .plan_for_request(&mut w.gate, store, 0, FetchReason::Refresh, id, now)
     }
 
-    #[test]
-    fn where_requests_can_be_woken_they_wait_for_the_one_fetch_out() {
+    /// A worker whose host can wake requests, with request 1's discovery fetch out.
+    fn waking_worker_fetching() -> (Worker, u32) {
         let mut a = worker();
         a.fetch.set_can_wake(true);
         let Plan::Fetch(discovery) = plan_as(&mut a, None, 1, NOW) else {
             unreachable!("the first request fetches")
         };
         let token = a.send(&discovery, Purpose::Request, NOW);
+        (a, token)
+    }
+
+    #[test]
+    fn where_requests_can_be_woken_they_wait_for_the_one_fetch_out() {
+        let (mut a, token) = waking_worker_fetching();
         for id in 2..=20 {
             assert_eq!(plan_as(&mut a, None, id, NOW), Plan::Wait);
         }
@@ -922,12 +928,7 @@ mod tests {
 
     #[test]
     fn waiters_are_woken_when_the_fetch_fails_or_is_refused() {
-        let mut a = worker();
-        a.fetch.set_can_wake(true);
-        let Plan::Fetch(discovery) = plan_as(&mut a, None, 1, NOW) else {
-            unreachable!("the first request fetches")
-        };
-        let token = a.send(&discovery, Purpose::Request, NOW);
+        let (mut a, token) = waking_worker_fetching();
         assert_eq!(plan_as(&mut a, None, 2, NOW), Plan::Wait);
         let Outcome::Next(jwks) = a.answer(None, token, &ok(DISCOVERY), NOW) else {
             unreachable!("discovery leads to the JWKS")
@@ -944,12 +945,7 @@ mod tests {
 
     #[test]
     fn waiters_of_a_request_that_went_away_get_a_fetch_on_the_tick_then_give_up() {
-        let mut a = worker();
-        a.fetch.set_can_wake(true);
-        let Plan::Fetch(discovery) = plan_as(&mut a, None, 1, NOW) else {
-            unreachable!("the first request fetches")
-        };
-        let token = a.send(&discovery, Purpose::Request, NOW);
+        let (mut a, token) = waking_worker_fetching();
         assert_eq!(plan_as(&mut a, None, 2, NOW), Plan::Wait);
         assert_eq!(plan_as(&mut a, None, 3, NOW), Plan::Wait);
         a.fetch.forget(token);
