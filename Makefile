@@ -56,7 +56,8 @@ clean: ## Remove build output and demo logs (keeps .tools)
 	$(CARGO) clean
 	rm -rf dist .run
 
-bench: build ## Benchmark no auth vs Envoy's jwt_authn vs this filter (BENCHMARKS.md); installs wrk if missing
+bench: build ## Benchmark no auth, a wasm floor, Envoy's jwt_authn and this filter (BENCHMARKS.md); installs wrk if missing
 	@command -v wrk >/dev/null 2>&1 || { echo "bench: installing wrk"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+	$(CARGO) build --release --target $(WASM_TARGET) -p bench-floor
 	$(CARGO) build --release -p testbed --bins
 	$(CARGO_TARGET_DIR)/release/bench

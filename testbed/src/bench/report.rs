@@ -53,23 +53,43 @@ pub fn median(mut values: Vec<f64>) -> Option<f64> {
     }
 }
 
-/// `wasm / jwt_authn` for the wasm row of a workload: requests/s, and p99.
+/// The wasm row's ratios within its workload: requests/s and p99 against `jwt_authn`, then
+/// requests/s against `jwt_authn` with its cache and against the header-reading floor, where
+/// those listeners ran.
 fn ratio(rows: &[Row], row: &Row) -> String {
     if row.gate != Gate::Wasm || !row.problems.is_empty() {
         return String::new();
     }
-    let native = rows
-        .iter()
-        .find(|r| r.workload == row.workload && r.gate == Gate::JwtAuthn && r.problems.is_empty());
-    match (native, row.rate(), row.p99()) {
-        (Some(native), Some(rate), Some(p99)) => match (native.rate(), native.p99()) {
-            (Some(native_rate), Some(native_p99)) if native_rate > 0.0 && native_p99 > 0.0 => {
-                format!("{:.2}x (p99 {:.2}x)", rate / native_rate, p99 / native_p99)
-            }
-            _ => String::new(),
-        },
-        _ => String::new(),
+    let other = |gate: Gate| {
+        rows.iter()
+            .find(|r| r.workload == row.workload && r.gate == gate && r.problems.is_empty())
+    };
+    let Some(rate) = row.rate() else {
+        return String::new();
+    };
+    let rate_against = |gate: Gate| {
+        other(gate)
+            .and_then(Row::rate)
+            .filter(|r| *r > 0.0)
+            .map(|r| rate / r)
+    };
+    let mut parts = Vec::new();
+    if let Some(native) = rate_against(Gate::JwtAuthn) {
+        let p99 = other(Gate::JwtAuthn)
+            .and_then(Row::p99)
+            .zip(row.p99())
+            .filter(|(native, _)| *native > 0.0)
+            .map(|(native, own)| format!(" (p99 {:.2}x)", own / native))
+            .unwrap_or_default();
+        parts.push(format!("{native:.2}x{p99}"));
     }
+    if let Some(cached) = rate_against(Gate::JwtAuthnCached) {
+        parts.push(format!("{cached:.2}x cached"));
+    }
+    if let Some(floor) = rate_against(Gate::Read) {
+        parts.push(format!("{floor:.2} of floor-read"));
+    }
+    parts.join("; ")
 }
 
 struct Cells {
@@ -132,7 +152,7 @@ const HEADINGS: [&str; COLUMNS] = [
     "p50",
     "p99",
     "busy CPU0 / CPU1",
-    "wasm / jwt_authn",
+    "wasm / jwt_authn; / jwt_authn-cached; / floor-read",
 ];
 
 fn columns(c: &Cells) -> [&str; COLUMNS] {
@@ -257,11 +277,18 @@ mod tests {
         };
         let rows = vec![
             row(Gate::None, 40_000.0, 500.0),
+            row(Gate::Read, 15_000.0, 800.0),
             row(Gate::JwtAuthn, 10_000.0, 2_000.0),
+            row(Gate::JwtAuthnCached, 30_000.0, 600.0),
             row(Gate::Wasm, 12_000.0, 1_000.0),
         ];
         let markdown = markdown_table(&rows);
-        assert!(markdown.contains("| (a) one RS256 token | wasm | 12,000 | 12,000-12,000 | 500us | 1.00ms | 99% / 60% | 1.20x (p99 0.50x) |"));
+        assert!(markdown.contains("| (a) one RS256 token | wasm | 12,000 | 12,000-12,000 | 500us | 1.00ms | 99% / 60% | 1.20x (p99 0.50x); 0.40x cached; 0.80 of floor-read |"));
+        let without_floor: Vec<Row> = rows
+            .into_iter()
+            .filter(|r| matches!(r.gate, Gate::JwtAuthn | Gate::Wasm))
+            .collect();
+        assert!(markdown_table(&without_floor).contains("| 1.20x (p99 0.50x) |"));
         assert!(markdown.contains(
             "| (a) one RS256 token | jwt_authn | 10,000 | 10,000-10,000 | 1.00ms | 2.00ms | 99% / 60% |  |"
         ));

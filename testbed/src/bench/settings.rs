@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use super::stack::Gate;
+
 /// The workloads, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Workload {
@@ -32,6 +34,16 @@ impl Workload {
         }
     }
 
+    /// The listeners the workload drives. The floor modules and the cached `jwt_authn` are
+    /// comparison points for a cache hit only: with distinct tokens or fresh proofs they
+    /// would measure what (a) already shows.
+    pub fn gates(self) -> &'static [Gate] {
+        match self {
+            Workload::RepeatedToken => &Gate::ALL,
+            _ => &[Gate::None, Gate::JwtAuthn, Gate::Wasm],
+        }
+    }
+
     pub fn title(self) -> &'static str {
         match self {
             Workload::RepeatedToken => "(a) one RS256 token",
@@ -58,14 +70,15 @@ pub struct Settings {
     /// The memory check stops after this many seconds even short of `memory_requests`;
     /// 0: no limit.
     pub memory_seconds: u64,
-    /// Turns on `jwt_authn`'s own verified-token cache with this many entries (off by
-    /// default, as in Envoy).
-    pub jwt_authn_cache: Option<u64>,
+    /// Entries of the verified-token cache of the `jwt_authn-cached` listener.
+    pub jwt_authn_cache: u64,
     /// Where feeds, the wrk script and wrk's outputs go.
     pub dir: PathBuf,
 }
 
 pub const CONNECTIONS: u32 = 16;
+/// `jwt_cache_config`'s default size in Envoy.
+const JWT_AUTHN_CACHE: u64 = 100;
 
 impl Settings {
     pub fn from_env(repo_root: &std::path::Path) -> Result<Settings, String> {
@@ -94,9 +107,9 @@ impl Settings {
             distinct_tokens,
             memory_requests: number("BENCH_MEMORY_REQUESTS", 1_000_000)?,
             memory_seconds: number("BENCH_MEMORY_SECONDS", 30)?,
-            jwt_authn_cache: match number("BENCH_JWT_AUTHN_CACHE", 0)? {
-                0 => None,
-                size => Some(size),
+            jwt_authn_cache: match number("BENCH_JWT_AUTHN_CACHE", JWT_AUTHN_CACHE)? {
+                0 => return Err("BENCH_JWT_AUTHN_CACHE must be at least 1".into()),
+                size => size,
             },
             dir: std::env::var_os("BENCH_DIR")
                 .map(PathBuf::from)
@@ -116,10 +129,7 @@ impl Settings {
                 self.memory_requests, self.memory_seconds
             )
         };
-        let jwt_cache = match self.jwt_authn_cache {
-            Some(size) => format!("jwt_authn cache of {size} tokens"),
-            None => "jwt_authn without its token cache".to_string(),
-        };
+        let jwt_cache = format!("jwt_authn-cached: cache of {} tokens", self.jwt_authn_cache);
         format!(
             "BENCH_WORKLOADS={letters} BENCH_ROUNDS={} BENCH_SECONDS={} BENCH_WARMUP_SECONDS={} \
              BENCH_TOKENS={}; wrk -t1 -c{CONNECTIONS}; {jwt_cache}; {memory}",

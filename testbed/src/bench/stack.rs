@@ -27,21 +27,43 @@ const ECHO_CLUSTER: &str = "echo";
 pub enum Gate {
     /// No auth filter: what Envoy and the upstream cost alone.
     None,
-    /// Envoy's native `jwt_authn`.
+    /// The floor module doing nothing: the cost of being a wasm filter.
+    Noop,
+    /// The floor module reading the five headers an auth filter needs and the time, one host
+    /// call each: what a straightforward wasm filter pays before deciding anything.
+    Read,
+    /// Envoy's native `jwt_authn` (no token cache, as Envoy defaults).
     JwtAuthn,
+    /// `jwt_authn` with its verified-token cache (`jwt_cache_config`).
+    JwtAuthnCached,
     /// This filter.
     Wasm,
 }
 
 impl Gate {
-    pub const ALL: [Gate; 3] = [Gate::None, Gate::JwtAuthn, Gate::Wasm];
+    pub const ALL: [Gate; 6] = [
+        Gate::None,
+        Gate::Noop,
+        Gate::Read,
+        Gate::JwtAuthn,
+        Gate::JwtAuthnCached,
+        Gate::Wasm,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Gate::None => "none",
+            Gate::Noop => "floor-noop",
+            Gate::Read => "floor-read",
             Gate::JwtAuthn => "jwt_authn",
+            Gate::JwtAuthnCached => "jwt_authn-cached",
             Gate::Wasm => "wasm",
         }
+    }
+
+    /// Whether the listener checks tokens (and so refuses a request without one).
+    pub fn authenticates(self) -> bool {
+        matches!(self, Gate::JwtAuthn | Gate::JwtAuthnCached | Gate::Wasm)
     }
 }
 
@@ -139,19 +161,32 @@ fn jwt_authn(issuer: &IssuerHandle, cache_size: Option<u64>) -> Value {
     filter
 }
 
+/// The modules the listeners load.
+pub struct Modules<'a> {
+    pub filter: &'a Path,
+    pub floor: &'a Path,
+}
+
 pub fn bootstrap(
     issuer: &IssuerHandle,
-    module: &Path,
+    modules: &Modules<'_>,
     echo_port: u16,
-    jwt_authn_cache: Option<u64>,
+    jwt_authn_cache: u64,
 ) -> Value {
     let listeners: Vec<Listener> = Gate::ALL
         .into_iter()
         .map(|gate| {
             let filters = match gate {
                 Gate::None => vec![],
-                Gate::JwtAuthn => vec![jwt_authn(issuer, jwt_authn_cache)],
-                Gate::Wasm => vec![envoy::wasm_filter(module, &wasm_config(issuer), "bench")],
+                Gate::Noop => vec![envoy::wasm_filter(modules.floor, &json!("noop"), "noop")],
+                Gate::Read => vec![envoy::wasm_filter(modules.floor, &json!("read"), "read")],
+                Gate::JwtAuthn => vec![jwt_authn(issuer, None)],
+                Gate::JwtAuthnCached => vec![jwt_authn(issuer, Some(jwt_authn_cache))],
+                Gate::Wasm => vec![envoy::wasm_filter(
+                    modules.filter,
+                    &wasm_config(issuer),
+                    "bench",
+                )],
             };
             Listener::new(gate.name(), filters, ECHO_CLUSTER)
         })

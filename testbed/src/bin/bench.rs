@@ -1,16 +1,18 @@
 //! `make bench`: requests/s and latency of Envoy with no auth filter, with its native
 //! `jwt_authn`, and with this filter, under the same load, side by side.
 //!
-//! One Envoy (`--concurrency 1`, pinned to CPU 0) serves three listeners that differ only
-//! in their auth filter; wrk (`-t1 -c16`, on CPU 1 with the echo upstream) drives each in
-//! turn, round after round, so drift of the machine hits all three alike. Every response is
+//! One Envoy (`--concurrency 1`, pinned to CPU 0) serves listeners that differ only in their
+//! auth filter: none, the floor module (`bench/floor`: doing nothing, or reading what an auth
+//! filter must read), `jwt_authn` without and with its token cache, and this filter. wrk
+//! (`-t1 -c16`, on CPU 1 with the echo upstream) drives each in turn, round after round, so
+//! drift of the machine hits all of them alike. Every response is
 //! counted by status: a run where the filter refused what it should accept (or the other
 //! way round) fails the benchmark instead of being reported as fast.
 //!
 //! Settings (environment): BENCH_SECONDS (5), BENCH_ROUNDS (3), BENCH_WARMUP_SECONDS (1),
 //! BENCH_WORKLOADS (abcd), BENCH_TOKENS (10000), BENCH_MEMORY_REQUESTS (1000000; 0 skips
 //! the memory check), BENCH_MEMORY_SECONDS (30; 0: no time limit), BENCH_JWT_AUTHN_CACHE
-//! (0: jwt_authn without its token cache, as Envoy defaults; N: a cache of N tokens),
+//! (100, Envoy's default: the token cache of the `jwt_authn-cached` listener),
 //! BENCH_DIR (target/bench). BENCH_TOKENS must exceed the filter's verified-token cache
 //! (4096 entries) for every request of (b) and (d) to miss it.
 //! Progress goes to stderr; the results, as a table and as Markdown, to stdout.
@@ -77,7 +79,7 @@ struct Tokens {
 /// The status every response of `gate` must have under `workload`.
 fn expected_status(workload: Workload, gate: Gate) -> u16 {
     match (workload, gate) {
-        (Workload::BadSignature, Gate::JwtAuthn | Gate::Wasm) => 401,
+        (Workload::BadSignature, gate) if gate.authenticates() => 401,
         _ => 200,
     }
 }
@@ -120,10 +122,6 @@ impl Bench {
                     .collect();
                 feed::write(&dir.join("b.txt"), &requests)
             }
-            (Workload::Dpop, Gate::None | Gate::JwtAuthn) => feed::write(
-                &dir.join("c-es256.txt"),
-                &[Credentials::bearer(&self.tokens.es256)],
-            ),
             (Workload::Dpop, Gate::Wasm) => {
                 let count = (self.dpop_rate * seconds as f64 * PROOF_MARGIN) as usize + PROOF_EXTRA;
                 let url = format!("http://127.0.0.1:{}{BENCH_PATH}", self.port(gate)?);
@@ -137,6 +135,10 @@ impl Bench {
                 ));
                 feed::write(&dir.join("c-dpop.txt"), &requests)
             }
+            (Workload::Dpop, _) => feed::write(
+                &dir.join("c-es256.txt"),
+                &[Credentials::bearer(&self.tokens.es256)],
+            ),
             (Workload::BadSignature, _) => {
                 let requests: Vec<Credentials> = self
                     .tokens
@@ -170,8 +172,10 @@ impl Bench {
     }
 
     fn workload(&mut self, workload: Workload) -> Vec<Row> {
-        let mut rows: Vec<Row> = Gate::ALL
-            .into_iter()
+        let gates = workload.gates();
+        let mut rows: Vec<Row> = gates
+            .iter()
+            .copied()
             .map(|gate| Row {
                 workload,
                 gate,
@@ -180,7 +184,7 @@ impl Bench {
             })
             .collect();
         if self.settings.warmup_seconds > 0 {
-            for gate in Gate::ALL {
+            for &gate in gates {
                 let seconds = self.settings.warmup_seconds;
                 match self.measure(workload, gate, seconds) {
                     Ok(run) => progress(&format!(
@@ -198,7 +202,7 @@ impl Bench {
             }
         }
         for round in 1..=self.settings.rounds {
-            for (gate, row) in Gate::ALL.into_iter().zip(rows.iter_mut()) {
+            for (&gate, row) in gates.iter().zip(rows.iter_mut()) {
                 match self.measure(workload, gate, self.settings.seconds) {
                     Ok(run) => {
                         progress(&format!(
@@ -322,9 +326,15 @@ fn run() -> Result<bool, String> {
     }
     let envoy_binary = testbed::envoy::find_envoy(&root)?;
     let envoy_version_path = envoy_binary.display().to_string();
-    let echo_binary = std::env::current_exe()
-        .map_err(|e| e.to_string())?
-        .with_file_name("echo-upstream");
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let echo_binary = exe.with_file_name("echo-upstream");
+    // `make bench` builds it next to the filter's own build: <target>/wasm32-wasip1/release.
+    let floor = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|target| target.join("wasm32-wasip1/release/bench_floor.wasm"))
+        .filter(|path| path.is_file())
+        .ok_or("the floor module (bench_floor.wasm) is missing: run `make bench`")?;
     progress(&settings.describe());
 
     let issuer =
@@ -360,7 +370,15 @@ fn run() -> Result<bool, String> {
     let echo = EchoProcess::start(&echo_binary, pin)?;
     let envoy = stack::start_envoy(
         envoy_binary,
-        &stack::bootstrap(&issuer, &module, echo.port, settings.jwt_authn_cache),
+        &stack::bootstrap(
+            &issuer,
+            &stack::Modules {
+                filter: &module,
+                floor: &floor,
+            },
+            echo.port,
+            settings.jwt_authn_cache,
+        ),
         pin,
     )?;
     let script = wrk::write_script(&settings.dir)
@@ -486,7 +504,7 @@ fn preflight(bench: &Bench, issuer: &IssuerHandle) -> Result<(), String> {
         let port = bench.port(gate)?;
         let with_token = stack::probe(port, Some(&token), None);
         let without = stack::probe(port, None, None);
-        let wants_without = if gate == Gate::None { 200 } else { 401 };
+        let wants_without = if gate.authenticates() { 401 } else { 200 };
         if with_token != Ok(200) || without != Ok(wants_without) {
             return Err(format!(
                 "listener {:?} answered {:?} with a good token and {:?} without one (wanted 200 and {wants_without}); \
