@@ -7,12 +7,13 @@
 use crate::clock;
 use crate::headers;
 use crate::host::{self, Map};
-use crate::request::{self, OwnedRequest, Parked};
+use crate::request::{self, Parked};
 use crate::respond::{self, Mode};
 use crate::worker::Worker;
 use filter_core::authorize::Decision;
 use filter_core::key_fetch::{Answer, Callout, FetchEvent, Outcome, Plan, Purpose, MAX_FETCH_BODY};
 use filter_core::rejection::{Denial, KEYS_BUSY};
+use filter_core::request::OwnedRequest;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use std::cell::{Cell, RefCell};

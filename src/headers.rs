@@ -15,14 +15,6 @@ pub fn request(name: &str) -> Option<String> {
     get(Map::RequestHeaders, name)
 }
 
-/// Every request header line, in order.
-pub fn all_request() -> Vec<(String, String)> {
-    host::headers(Map::RequestHeaders)
-        .into_iter()
-        .map(|(name, value)| (lossy(name), lossy(value)))
-        .collect()
-}
-
 pub fn set_request(name: &str, value: Option<&str>) {
     let _ = host::set_header(Map::RequestHeaders, name, value.map(str::as_bytes));
 }

@@ -7,6 +7,7 @@
 //! Statuses are read as plain `u32`, never as an enum, so no value a host returns can be an
 //! invalid Rust value.
 
+use filter_core::header_map;
 use std::ptr::null_mut;
 
 /// A proxy-wasm status other than `Ok`.
@@ -166,8 +167,9 @@ pub fn header(map: Map, name: &str) -> Option<Vec<u8>> {
     (status == 0).then_some(value)
 }
 
-/// Every header line of `map`, in order.
-pub fn headers(map: Map) -> Vec<(Vec<u8>, Vec<u8>)> {
+/// Every header line of `map`, in order, in the ABI's map encoding (`header_map::decode`);
+/// empty when the host has none.
+pub fn header_map(map: Map) -> Vec<u8> {
     let (mut data, mut size) = (null_mut(), 0usize);
     // Safety: as in `header`.
     let status = unsafe { proxy_get_header_map_pairs(map as u32, &mut data, &mut size) };
@@ -175,7 +177,7 @@ pub fn headers(map: Map) -> Vec<(Vec<u8>, Vec<u8>)> {
     if status != 0 {
         return Vec::new();
     }
-    decode_pairs(&bytes).unwrap_or_default()
+    bytes
 }
 
 /// Sets (or with `None` removes) a header.
@@ -281,7 +283,7 @@ pub fn set_effective_context(context_id: u32) -> Result<(), Status> {
 
 /// Answers the current request with a local response.
 pub fn send_response(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Result<(), Status> {
-    let pairs = encode_pairs(headers);
+    let pairs = header_map::encode(headers);
     // Safety: every pointer is valid for its length; an empty details string is allowed.
     check(unsafe {
         proxy_send_local_response(
@@ -321,81 +323,4 @@ pub fn increment_metric(id: u32, by: i64) {
 pub fn record_metric(id: u32, value: u64) {
     // Safety: no pointers.
     let _ = unsafe { proxy_record_metric(id, value) };
-}
-
-/// The ABI's map encoding: a count, then each name's and value's length, then the bytes of
-/// each name and value, each followed by a NUL. All numbers are little-endian u32.
-fn encode_pairs(pairs: &[(&str, &str)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
-    out.extend_from_slice(&len(pairs.len()));
-    for (name, value) in pairs {
-        out.extend_from_slice(&len(name.len()));
-        out.extend_from_slice(&len(value.len()));
-    }
-    for (name, value) in pairs {
-        out.extend_from_slice(name.as_bytes());
-        out.push(0);
-        out.extend_from_slice(value.as_bytes());
-        out.push(0);
-    }
-    out
-}
-
-/// Decodes the ABI's map encoding; `None` for anything malformed.
-fn decode_pairs(bytes: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
-    let word = |at: usize| -> Option<usize> {
-        let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
-        usize::try_from(u32::from_le_bytes(b)).ok()
-    };
-    let count = word(0)?;
-    // Each pair takes at least 10 bytes (two lengths and two NULs): bounds the count.
-    if count > bytes.len() / 10 {
-        return None;
-    }
-    let mut lengths = Vec::with_capacity(count);
-    for i in 0..count {
-        let at = 4 + i * 8;
-        lengths.push((word(at)?, word(at + 4)?));
-    }
-    let mut at = 4 + count * 8;
-    let mut pairs = Vec::with_capacity(count);
-    for (name_len, value_len) in lengths {
-        let name = bytes.get(at..at.checked_add(name_len)?)?.to_vec();
-        at = at.checked_add(name_len)?.checked_add(1)?;
-        let value = bytes.get(at..at.checked_add(value_len)?)?.to_vec();
-        at = at.checked_add(value_len)?.checked_add(1)?;
-        pairs.push((name, value));
-    }
-    Some(pairs)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn map_encoding_round_trips() {
-        let pairs = [
-            (":status", "401"),
-            ("www-authenticate", "Bearer realm=\"api\""),
-            ("x", ""),
-        ];
-        let decoded = decode_pairs(&encode_pairs(&pairs)).unwrap_or_default();
-        let want: Vec<(Vec<u8>, Vec<u8>)> = pairs
-            .iter()
-            .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec()))
-            .collect();
-        assert_eq!(decoded, want);
-    }
-
-    #[test]
-    fn malformed_maps_decode_to_none() {
-        let good = encode_pairs(&[("a", "b")]);
-        for cut in 0..good.len() - 1 {
-            assert_eq!(decode_pairs(&good[..cut]), None, "cut at {cut}");
-        }
-        assert_eq!(decode_pairs(&[0xff, 0xff, 0xff, 0xff]), None);
-        assert_eq!(decode_pairs(&[]), None);
-    }
 }

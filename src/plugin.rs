@@ -81,7 +81,7 @@ impl RootContext for Plugin {
         if config.needs_shared_data() {
             shared::create_replay_slots(&mut HostStore);
         }
-        let worker = Worker::new(Rc::new(config), caps, Metrics::define());
+        let worker = Worker::new(Rc::new(config), caps, Metrics::define(caps.tick));
         if caps.shared_data {
             key_fetch::create_claims(&worker.gate, &mut HostStore);
         }
@@ -121,6 +121,7 @@ impl RootContext for Plugin {
         w.keys_gauge(now);
         let skew = w.config.clock_skew;
         w.gate.tokens.purge_expired(skew, now);
+        w.metrics.flush();
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {

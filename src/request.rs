@@ -1,9 +1,10 @@
-//! The request as the decision reads it: read once from the host's headers and owned, so it
-//! outlives the headers callback while the request waits for keys.
+//! Reads the request the decision needs from the host: every header line in one call, then
+//! what that call left out on this host.
 
 use crate::headers;
-use crate::host;
-use filter_core::authorize::RequestView;
+use crate::host::{self, Map};
+use filter_core::header_map;
+use filter_core::request::OwnedRequest;
 use std::cell::Cell;
 use std::rc::Rc;
 
@@ -12,34 +13,6 @@ pub struct Parked {
     pub id: u32,
     pub request: OwnedRequest,
     pub nonce: Rc<Cell<Option<String>>>,
-}
-
-/// The parts of a request the decision reads, owned so they outlive the headers callback.
-#[derive(Debug, Clone)]
-pub struct OwnedRequest {
-    method: String,
-    path: String,
-    scheme: &'static str,
-    authority: String,
-    authorization: Option<String>,
-    dpop: Vec<String>,
-    forwarded: Vec<(String, String)>,
-    cors_preflight: bool,
-}
-
-impl OwnedRequest {
-    pub fn view(&self) -> RequestView<'_> {
-        RequestView {
-            method: &self.method,
-            path: &self.path,
-            scheme: self.scheme,
-            authority: &self.authority,
-            authorization: self.authorization.as_deref(),
-            dpop: &self.dpop,
-            forwarded: &self.forwarded,
-            cors_preflight: self.cors_preflight,
-        }
-    }
 }
 
 /// Whether the downstream connection uses TLS. `:scheme` may echo a client's
@@ -52,40 +25,23 @@ fn downstream_tls() -> bool {
     }
 }
 
-/// Reads the request. Only DPoP requests pay for reading every header line, which is how
-/// repeated `DPoP` (and `X-Forwarded-*`) lines are told apart from one.
+/// Reads the request: on Envoy one host call, as it lists the pseudo-headers with the
+/// header lines; nginx-based hosts are asked for `:method` and `:path` by name. Only DPoP
+/// requests pay for the connection's scheme (and, without a `Host` line, `:authority`).
 pub fn read(trust_forwarded: bool) -> OwnedRequest {
-    let method = headers::request(":method").unwrap_or_default();
-    let cors_preflight = method == "OPTIONS"
-        && headers::request("origin").is_some()
-        && headers::request("access-control-request-method").is_some();
-    let mut request = OwnedRequest {
-        path: headers::request(":path").unwrap_or_default(),
-        scheme: "http",
-        authority: String::new(),
-        authorization: headers::request("authorization"),
-        dpop: Vec::new(),
-        forwarded: Vec::new(),
-        cors_preflight,
-        method,
-    };
-    if headers::request("dpop").is_some() {
-        let mut host_header = None;
-        for (name, value) in headers::all_request() {
-            if name.eq_ignore_ascii_case("dpop") {
-                request.dpop.push(value);
-            } else if name.eq_ignore_ascii_case("host") {
-                host_header = Some(value);
-            } else if trust_forwarded && name.to_ascii_lowercase().starts_with("x-forwarded-") {
-                request.forwarded.push((name, value));
-            }
+    let encoded = host::header_map(Map::RequestHeaders);
+    let lines = header_map::decode(&encoded).unwrap_or_default();
+    let mut request = OwnedRequest::from_lines(lines, trust_forwarded);
+    if request.method.is_none() {
+        request.method = headers::request(":method");
+    }
+    if request.path.is_none() {
+        request.path = headers::request(":path");
+    }
+    if request.has_dpop() {
+        if request.authority.is_none() {
+            request.authority = headers::request(":authority");
         }
-        // nginx-based hosts keep the client's `Host` as a header and give `:authority` as
-        // their own `server_name:port`; Envoy has only `:authority` (it drops a `host`
-        // header that comes with one).
-        request.authority = host_header
-            .or_else(|| headers::request(":authority"))
-            .unwrap_or_default();
         if downstream_tls() {
             request.scheme = "https";
         }

@@ -50,7 +50,7 @@ fn public_routes_pass_with_any_credentials_or_none() {
             "{case}: no identity on a public route"
         );
     }
-    let stats = contract::filter_stats(&stack.gateway);
+    let stats = contract::filter_stats_once(&stack.gateway, "public", cases.len() as u64);
     assert_eq!(stats.get("public"), Some(&(cases.len() as u64)));
     assert_eq!(stats.get("allowed"), Some(&0));
 }
@@ -100,7 +100,7 @@ fn missing_empty_and_foreign_credentials_are_401_invalid_request_with_a_plain_ch
         contract::no_credentials(&response, case);
     }
     assert_eq!(
-        contract::filter_stat(&stack.gateway, "denied.no_credentials"),
+        contract::filter_stat_once(&stack.gateway, "denied.no_credentials", cases.len() as u64),
         cases.len() as u64
     );
 }
@@ -144,7 +144,11 @@ fn invalid_token_is_401_with_the_error_on_the_bearer_challenge() {
         "no header smuggled"
     );
     assert_eq!(
-        contract::filter_stat(&stack.gateway, "denied.invalid_token"),
+        contract::filter_stat_once(
+            &stack.gateway,
+            "denied.invalid_token",
+            cases.len() as u64 + 1
+        ),
         cases.len() as u64 + 1
     );
     // Each denial's reason is logged at debug level; the token never is.
@@ -218,7 +222,7 @@ fn missing_scopes_are_403_naming_every_required_scope() {
     for (case, request) in &granted {
         target.allowed(request, case);
     }
-    let stats = contract::filter_stats(&stack.gateway);
+    let stats = contract::filter_stats_once(&stack.gateway, "allowed", granted.len() as u64);
     assert_eq!(
         stats.get("denied.insufficient_scope"),
         Some(&(refused.len() as u64))
@@ -261,7 +265,7 @@ fn several_credentials_are_400_invalid_request_on_the_bearer_challenge() {
         contract::invalid_request(&response, case);
     }
     assert_eq!(
-        contract::filter_stat(&stack.gateway, "denied.invalid_request"),
+        contract::filter_stat_once(&stack.gateway, "denied.invalid_request", cases.len() as u64),
         cases.len() as u64
     );
 }
@@ -366,7 +370,7 @@ fn keys_that_cannot_be_obtained_give_503_with_retry_after_and_no_challenge() {
     contract::invalid_token(&response, "malformed token");
 
     assert_eq!(
-        contract::filter_stat(&stack.gateway, "denied.keys_unavailable"),
+        contract::filter_stat_once(&stack.gateway, "denied.keys_unavailable", 3),
         3
     );
     assert!(contract::filter_stat(&stack.gateway, "jwks_fetch.failure") >= 1);

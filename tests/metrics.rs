@@ -46,6 +46,8 @@ fn prometheus_names_and_values() {
         "invalid token",
     );
 
+    // Request counters reach Envoy on the filter's next tick; the last request's is waited for.
+    contract::filter_stat_once(&stack.gateway, "denied.invalid_token", 1);
     let metrics = scrape(&stack.gateway);
     let value = |name: &str| {
         *metrics

@@ -5,7 +5,6 @@
 
 use crate::access_token::{self, Rejected, VerifiedToken};
 use crate::config::{Config, KeySource};
-use crate::crypto;
 use crate::dpop::{self, ForwardedHeaders, ProofError, ProofTarget};
 use crate::extract::{self, Credentials, DpopHeader};
 use crate::jwks_cache::{CachePolicy, FetchReason, KeyCache, Lookup};
@@ -294,8 +293,7 @@ impl Gate {
         scheme: Scheme,
         now: u64,
     ) -> Result<Rc<VerifiedToken>, Decision> {
-        let hash = crypto::sha256(token.as_bytes());
-        if let Some(hit) = self.tokens.get(&hash, self.config.clock_skew, now) {
+        if let Some(hit) = self.tokens.get(token, self.config.clock_skew, now) {
             if matches!(
                 self.keys.lookup(hit.source, &hit.kid, now),
                 Lookup::Found(_)
@@ -306,7 +304,7 @@ impl Gate {
         match access_token::verify(token, &self.config, &self.keys, now) {
             Ok(verified) => {
                 let verified = Rc::new(verified);
-                self.tokens.insert(hash, Rc::clone(&verified));
+                self.tokens.insert(token, Rc::clone(&verified));
                 Ok(verified)
             }
             Err(Rejected::Invalid(e)) => Err(invalid_token(scheme, e)),

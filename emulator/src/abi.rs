@@ -263,13 +263,16 @@ fn define(linker: &mut Linker<State>, profile: Profile) -> Result<(), Error> {
         "env",
         "proxy_get_header_map_pairs",
         |mut caller: Ctx<'_>, map: i32, ptr_out: i32, size_out: i32| -> Result<i32, Error> {
-            let pairs = match map {
+            let mut pairs = match map {
                 6 => call_reply_headers(caller.data()),
                 _ => match map_of(caller.data_mut(), map) {
                     Some(pairs) => pairs.clone(),
                     None => return Ok(NOT_FOUND),
                 },
             };
+            if map == 0 && !caller.data().profile.lists_pseudo_headers() {
+                pairs.retain(|(name, _)| !name.starts_with(':'));
+            }
             give(&mut caller, &encode_pairs(&pairs), ptr_out, size_out)?;
             Ok(OK)
         },

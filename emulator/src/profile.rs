@@ -57,6 +57,15 @@ impl Profile {
         self == Profile::Kong
     }
 
+    /// `proxy_get_header_map_pairs` lists the request's pseudo-headers (`:method`, `:path`,
+    /// `:authority`, `:scheme`) with its header lines. Kong's host lists only the header
+    /// lines (its test suite's `get_http_request_headers()` echo shows `Host`, `Connection`
+    /// and the client's headers); APISIX's is taken to do the same, which only costs the
+    /// filter the by-name reads it makes when they are missing.
+    pub fn lists_pseudo_headers(self) -> bool {
+        self == Profile::Envoy
+    }
+
     /// nginx-based: the client's `Host` is a header of its own.
     pub fn keeps_host_header(self) -> bool {
         self != Profile::Envoy

@@ -318,3 +318,28 @@ pub fn filter_stats(gateway: &Gateway) -> std::collections::BTreeMap<String, u64
 pub fn filter_stat(gateway: &Gateway, name: &str) -> u64 {
     filter_stats(gateway).get(name).copied().unwrap_or(0)
 }
+
+/// The filter's statistics once `name` has reached `want`, or as they are after 5 s: the
+/// filter hands its request counters to Envoy on each tick (every second), so they lag.
+pub fn filter_stats_once(
+    gateway: &Gateway,
+    name: &str,
+    want: u64,
+) -> std::collections::BTreeMap<String, u64> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let stats = filter_stats(gateway);
+        if stats.get(name).copied().unwrap_or(0) >= want || Instant::now() >= deadline {
+            return stats;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Counter `name` once it has reached `want`, or as it is after 5 s ([`filter_stats_once`]).
+pub fn filter_stat_once(gateway: &Gateway, name: &str, want: u64) -> u64 {
+    filter_stats_once(gateway, name, want)
+        .get(name)
+        .copied()
+        .unwrap_or(0)
+}

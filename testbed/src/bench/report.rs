@@ -54,8 +54,8 @@ pub fn median(mut values: Vec<f64>) -> Option<f64> {
 }
 
 /// The wasm row's ratios within its workload: requests/s and p99 against `jwt_authn`, then
-/// requests/s against `jwt_authn` with its cache and against the header-reading floor, where
-/// those listeners ran.
+/// requests/s against `jwt_authn` with its cache, the header-reading floor and the baseline
+/// build, where those listeners ran.
 fn ratio(rows: &[Row], row: &Row) -> String {
     if row.gate != Gate::Wasm || !row.problems.is_empty() {
         return String::new();
@@ -88,6 +88,9 @@ fn ratio(rows: &[Row], row: &Row) -> String {
     }
     if let Some(floor) = rate_against(Gate::Read) {
         parts.push(format!("{floor:.2} of floor-read"));
+    }
+    if let Some(baseline) = rate_against(Gate::Baseline) {
+        parts.push(format!("{baseline:.2}x baseline"));
     }
     parts.join("; ")
 }

@@ -34,14 +34,18 @@ impl Workload {
         }
     }
 
-    /// The listeners the workload drives. The floor modules and the cached `jwt_authn` are
-    /// comparison points for a cache hit only: with distinct tokens or fresh proofs they
-    /// would measure what (a) already shows.
-    pub fn gates(self) -> &'static [Gate] {
-        match self {
-            Workload::RepeatedToken => &Gate::ALL,
-            _ => &[Gate::None, Gate::JwtAuthn, Gate::Wasm],
-        }
+    /// The listeners the workload drives (`baseline` only when there is one). The floor
+    /// modules and the cached `jwt_authn` are comparison points for a cache hit only: with
+    /// distinct tokens or fresh proofs they would measure what (a) already shows.
+    pub fn gates(self, baseline: bool) -> Vec<Gate> {
+        Gate::ALL
+            .into_iter()
+            .filter(|gate| match gate {
+                Gate::None | Gate::JwtAuthn | Gate::Wasm => true,
+                Gate::Baseline => baseline,
+                Gate::Noop | Gate::Read | Gate::JwtAuthnCached => self == Workload::RepeatedToken,
+            })
+            .collect()
     }
 
     pub fn title(self) -> &'static str {
@@ -74,6 +78,8 @@ pub struct Settings {
     pub jwt_authn_cache: u64,
     /// Where feeds, the wrk script and wrk's outputs go.
     pub dir: PathBuf,
+    /// Another build of the filter, measured as the `baseline` listener.
+    pub baseline: Option<PathBuf>,
 }
 
 pub const CONNECTIONS: u32 = 16;
@@ -114,6 +120,16 @@ impl Settings {
             dir: std::env::var_os("BENCH_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| repo_root.join("target").join("bench")),
+            baseline: match std::env::var_os("BENCH_BASELINE") {
+                Some(path) if !path.is_empty() => {
+                    let path = PathBuf::from(path);
+                    if !path.is_file() {
+                        return Err(format!("BENCH_BASELINE: {} is not a file", path.display()));
+                    }
+                    Some(path)
+                }
+                _ => None,
+            },
         })
     }
 
@@ -130,9 +146,14 @@ impl Settings {
             )
         };
         let jwt_cache = format!("jwt_authn-cached: cache of {} tokens", self.jwt_authn_cache);
+        let baseline = self
+            .baseline
+            .as_ref()
+            .map(|path| format!("; baseline {}", path.display()))
+            .unwrap_or_default();
         format!(
             "BENCH_WORKLOADS={letters} BENCH_ROUNDS={} BENCH_SECONDS={} BENCH_WARMUP_SECONDS={} \
-             BENCH_TOKENS={}; wrk -t1 -c{CONNECTIONS}; {jwt_cache}; {memory}",
+             BENCH_TOKENS={}; wrk -t1 -c{CONNECTIONS}; {jwt_cache}; {memory}{baseline}",
             self.rounds, self.seconds, self.warmup_seconds, self.distinct_tokens
         )
     }

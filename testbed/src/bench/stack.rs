@@ -36,17 +36,20 @@ pub enum Gate {
     JwtAuthn,
     /// `jwt_authn` with its verified-token cache (`jwt_cache_config`).
     JwtAuthnCached,
+    /// Another build of this filter (`BENCH_BASELINE`), to measure a change in one run.
+    Baseline,
     /// This filter.
     Wasm,
 }
 
 impl Gate {
-    pub const ALL: [Gate; 6] = [
+    pub const ALL: [Gate; 7] = [
         Gate::None,
         Gate::Noop,
         Gate::Read,
         Gate::JwtAuthn,
         Gate::JwtAuthnCached,
+        Gate::Baseline,
         Gate::Wasm,
     ];
 
@@ -57,13 +60,17 @@ impl Gate {
             Gate::Read => "floor-read",
             Gate::JwtAuthn => "jwt_authn",
             Gate::JwtAuthnCached => "jwt_authn-cached",
+            Gate::Baseline => "baseline",
             Gate::Wasm => "wasm",
         }
     }
 
     /// Whether the listener checks tokens (and so refuses a request without one).
     pub fn authenticates(self) -> bool {
-        matches!(self, Gate::JwtAuthn | Gate::JwtAuthnCached | Gate::Wasm)
+        matches!(
+            self,
+            Gate::JwtAuthn | Gate::JwtAuthnCached | Gate::Baseline | Gate::Wasm
+        )
     }
 }
 
@@ -165,6 +172,8 @@ fn jwt_authn(issuer: &IssuerHandle, cache_size: Option<u64>) -> Value {
 pub struct Modules<'a> {
     pub filter: &'a Path,
     pub floor: &'a Path,
+    /// Another build of the filter, for the `baseline` listener.
+    pub baseline: Option<&'a Path>,
 }
 
 pub fn bootstrap(
@@ -173,22 +182,21 @@ pub fn bootstrap(
     echo_port: u16,
     jwt_authn_cache: u64,
 ) -> Value {
+    let filter =
+        |module: &Path, vm_id: &str| vec![envoy::wasm_filter(module, &wasm_config(issuer), vm_id)];
     let listeners: Vec<Listener> = Gate::ALL
         .into_iter()
-        .map(|gate| {
+        .filter_map(|gate| {
             let filters = match gate {
                 Gate::None => vec![],
                 Gate::Noop => vec![envoy::wasm_filter(modules.floor, &json!("noop"), "noop")],
                 Gate::Read => vec![envoy::wasm_filter(modules.floor, &json!("read"), "read")],
                 Gate::JwtAuthn => vec![jwt_authn(issuer, None)],
                 Gate::JwtAuthnCached => vec![jwt_authn(issuer, Some(jwt_authn_cache))],
-                Gate::Wasm => vec![envoy::wasm_filter(
-                    modules.filter,
-                    &wasm_config(issuer),
-                    "bench",
-                )],
+                Gate::Baseline => filter(modules.baseline?, "baseline"),
+                Gate::Wasm => filter(modules.filter, "bench"),
             };
-            Listener::new(gate.name(), filters, ECHO_CLUSTER)
+            Some(Listener::new(gate.name(), filters, ECHO_CLUSTER))
         })
         .collect();
     envoy::bootstrap(&listeners, &[envoy::cluster(ECHO_CLUSTER, echo_port)])

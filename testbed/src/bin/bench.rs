@@ -13,7 +13,8 @@
 //! BENCH_WORKLOADS (abcd), BENCH_TOKENS (10000), BENCH_MEMORY_REQUESTS (1000000; 0 skips
 //! the memory check), BENCH_MEMORY_SECONDS (30; 0: no time limit), BENCH_JWT_AUTHN_CACHE
 //! (100, Envoy's default: the token cache of the `jwt_authn-cached` listener),
-//! BENCH_DIR (target/bench). BENCH_TOKENS must exceed the filter's verified-token cache
+//! BENCH_DIR (target/bench), BENCH_BASELINE (another build of the filter, measured in the
+//! same rounds as the `baseline` listener). BENCH_TOKENS must exceed the filter's verified-token cache
 //! (4096 entries) for every request of (b) and (d) to miss it.
 //! Progress goes to stderr; the results, as a table and as Markdown, to stdout.
 
@@ -122,7 +123,7 @@ impl Bench {
                     .collect();
                 feed::write(&dir.join("b.txt"), &requests)
             }
-            (Workload::Dpop, Gate::Wasm) => {
+            (Workload::Dpop, Gate::Wasm | Gate::Baseline) => {
                 let count = (self.dpop_rate * seconds as f64 * PROOF_MARGIN) as usize + PROOF_EXTRA;
                 let url = format!("http://127.0.0.1:{}{BENCH_PATH}", self.port(gate)?);
                 let started = Instant::now();
@@ -156,7 +157,7 @@ impl Bench {
     fn measure(&mut self, workload: Workload, gate: Gate, seconds: u64) -> Result<Run, String> {
         let feed = self.feed(workload, gate, seconds)?;
         let run = wrk::run(&self.script, &feed, self.port(gate)?, seconds, self.pin)?;
-        if workload == Workload::Dpop && gate == Gate::Wasm {
+        if workload == Workload::Dpop && matches!(gate, Gate::Wasm | Gate::Baseline) {
             self.dpop_rate = run.requests_per_second.max(1.0);
             if run.wraps > 0 {
                 return Err(format!(
@@ -172,7 +173,7 @@ impl Bench {
     }
 
     fn workload(&mut self, workload: Workload) -> Vec<Row> {
-        let gates = workload.gates();
+        let gates = workload.gates(self.settings.baseline.is_some());
         let mut rows: Vec<Row> = gates
             .iter()
             .copied()
@@ -184,7 +185,7 @@ impl Bench {
             })
             .collect();
         if self.settings.warmup_seconds > 0 {
-            for &gate in gates {
+            for &gate in &gates {
                 let seconds = self.settings.warmup_seconds;
                 match self.measure(workload, gate, seconds) {
                     Ok(run) => progress(&format!(
@@ -375,6 +376,7 @@ fn run() -> Result<bool, String> {
             &stack::Modules {
                 filter: &module,
                 floor: &floor,
+                baseline: settings.baseline.as_deref(),
             },
             echo.port,
             settings.jwt_authn_cache,
@@ -501,6 +503,9 @@ fn evenly_spaced(values: &[u64], points: usize) -> Vec<u64> {
 fn preflight(bench: &Bench, issuer: &IssuerHandle) -> Result<(), String> {
     let token = format!("Bearer {}", bench.tokens.one);
     for gate in Gate::ALL {
+        if gate == Gate::Baseline && bench.settings.baseline.is_none() {
+            continue;
+        }
         let port = bench.port(gate)?;
         let with_token = stack::probe(port, Some(&token), None);
         let without = stack::probe(port, None, None);

@@ -94,6 +94,34 @@ fn main() -> std::io::Result<()> {
     ] {
         write("headers", name, text.as_bytes())?;
     }
+    // Request header maps as hosts answer `proxy_get_header_map_pairs`: Envoy's, with
+    // pseudo-headers, and an nginx host's, without them.
+    let authorization = format!("DPoP {bound}");
+    for (name, lines) in [
+        (
+            "envoy",
+            vec![
+                (":authority", "api.example.com"),
+                (":path", "/api/private"),
+                (":method", "GET"),
+                (":scheme", "https"),
+                ("authorization", authorization.as_str()),
+                ("dpop", proof.as_str()),
+                ("x-forwarded-proto", "https"),
+            ],
+        ),
+        (
+            "nginx",
+            vec![
+                ("Host", "api.example.com"),
+                ("Authorization", authorization.as_str()),
+                ("Origin", "https://app.example.com"),
+                ("Access-Control-Request-Method", "GET"),
+            ],
+        ),
+    ] {
+        write("header_map", name, &filter_core::header_map::encode(&lines))?;
+    }
     for (name, text) in [
         ("rs256", &bearer),
         ("es256", &scoped),
