@@ -4,12 +4,14 @@
 
 use crate::algorithm::Algorithm;
 use crate::config::Config;
+use crate::dpop;
 use crate::jwk::Jwk;
 use crate::jwks_cache::{FetchReason, Lookup};
 use crate::jws::{self, JwsError};
 use crate::rules::Accepts;
 use crate::scope;
 use serde_json::{Map, Value};
+use std::cell::OnceCell;
 use std::fmt;
 
 /// `typ` values an access token may carry (compared case-insensitively, RFC 9068 §2.1).
@@ -37,6 +39,33 @@ pub struct VerifiedToken {
     pub expires_at: u64,
     pub source: usize,
     pub kid: String,
+    /// The token's `ath`, once a DPoP proof needed it ([`VerifiedToken::ath`]).
+    ath: OnceCell<String>,
+}
+
+impl VerifiedToken {
+    pub fn new(
+        claims: Map<String, Value>,
+        scopes: Vec<String>,
+        expires_at: u64,
+        source: usize,
+        kid: String,
+    ) -> VerifiedToken {
+        VerifiedToken {
+            claims,
+            scopes,
+            expires_at,
+            source,
+            kid,
+            ath: OnceCell::new(),
+        }
+    }
+
+    /// base64url(SHA-256) of `text`, which must be this token's text: hashed on the first
+    /// DPoP proof for the token and kept, as the verified-token cache keeps the token.
+    pub fn ath(&self, text: &str) -> &str {
+        self.ath.get_or_init(|| dpop::access_token_hash(text))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -178,13 +207,13 @@ pub fn verify(
     let scopes =
         scope::granted(claims, &config.scope_claims).map_err(|_| TokenError::InvalidScopeClaim)?;
 
-    Ok(VerifiedToken {
-        claims: jws.claims.clone(),
+    Ok(VerifiedToken::new(
+        jws.claims.clone(),
         scopes,
         expires_at,
         source,
-        kid: kid.to_owned(),
-    })
+        kid.to_owned(),
+    ))
 }
 
 fn verify_signature(jws: &jws::Jws<'_>, jwk: &Jwk, alg: Algorithm) -> Result<(), TokenError> {

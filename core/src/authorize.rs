@@ -246,7 +246,8 @@ impl Gate {
             method: req.method,
             url: url.as_deref(),
         };
-        let proven = dpop::verify_proof(&proof, &mut self.proof_keys, &target, token, policy, now)
+        let ath = verified.ath(token);
+        let proven = dpop::verify_proof(&proof, &mut self.proof_keys, &target, ath, policy, now)
             .map_err(invalid_proof)?;
 
         let mut next_nonce = None;

@@ -195,12 +195,13 @@ pub fn decode_proof(proof: &str) -> Result<Proof<'_>, ProofError> {
 /// Every check of RFC 9449 §4.3 except the nonce and replay, in the contract's order: `typ`,
 /// `alg`, `jwk`, signature, presence of the required claims, `jti`, `iat`, `htm`, `htu`, `ath`.
 /// The `jwk` is parsed through `keys`, which returns the key kept from an earlier proof with
-/// the same `jwk`. `now` is Unix seconds.
+/// the same `jwk`. `ath` is [`access_token_hash`] of the presented access token (computed once
+/// per verified token by the caller). `now` is Unix seconds.
 pub fn verify_proof(
     proof: &Proof<'_>,
     keys: &mut ProofKeys,
     target: &ProofTarget<'_>,
-    access_token: &str,
+    ath: &str,
     policy: &DpopConfig,
     now: u64,
 ) -> Result<VerifiedProof, ProofError> {
@@ -251,8 +252,7 @@ pub fn verify_proof(
         _ => return Err(ProofError::HtuMismatch),
     }
 
-    let ath = claims.get("ath").and_then(Value::as_str);
-    if ath != Some(access_token_hash(access_token).as_str()) {
+    if claims.get("ath").and_then(Value::as_str) != Some(ath) {
         return Err(ProofError::AthMismatch);
     }
 
@@ -761,7 +761,14 @@ j+CGlKkXb5ozdy3FNL7x8PV+
             method: METHOD,
             url: Some(URL),
         };
-        verify_proof(&proof, &mut ProofKeys::new(8), &target, TOKEN, policy, now)
+        verify_proof(
+            &proof,
+            &mut ProofKeys::new(8),
+            &target,
+            &access_token_hash(TOKEN),
+            policy,
+            now,
+        )
     }
 
     fn check(spec: ProofSpec) -> Result<VerifiedProof, ProofError> {
@@ -1271,7 +1278,7 @@ j+CGlKkXb5ozdy3FNL7x8PV+
                 &decoded,
                 &mut ProofKeys::new(8),
                 &target,
-                TOKEN,
+                &access_token_hash(TOKEN),
                 &policy(),
                 NOW
             )
@@ -1732,7 +1739,7 @@ j+CGlKkXb5ozdy3FNL7x8PV+
             &decoded,
             &mut ProofKeys::new(8),
             &target,
-            TOKEN,
+            &access_token_hash(TOKEN),
             &policy(),
             NOW
         )

@@ -4,13 +4,14 @@
 //! parsing it each time would repeat the costliest part of a proof check for a P-256 key (the
 //! verifier's per-key tables take longer to build than a signature takes to verify).
 //!
-//! Entries are keyed by the SHA-256 of the whole `jwk` object as serde_json writes it. Its map
-//! keeps members sorted and the writer is deterministic, so equal objects give equal bytes and
-//! unequal ones (another member, another value, `alg`, `use`, `key_ops`, a private member)
-//! give different bytes. [`jwk::parse_jwk`] depends on nothing but that object, so a hit
-//! returns exactly what parsing it again would; only successes are stored, so every refusal
-//! (a private member included) is decided by parsing, as for a key never seen. The number of
-//! entries is bounded and the oldest entry makes room for a new one.
+//! Entries are keyed by the whole `jwk` object as serde_json writes it. Its map keeps members
+//! sorted and the writer is deterministic, so equal objects give equal text and unequal ones
+//! (another member, another value, `alg`, `use`, `key_ops`, a private member) give different
+//! text. [`jwk::parse_jwk`] depends on nothing but that object, so a hit returns exactly what
+//! parsing it again would; only successes are stored, so every refusal (a private member
+//! included) is decided by parsing, as for a key never seen. The number of entries is bounded,
+//! the oldest entry makes room for a new one, and an object longer than [`MAX_KEPT_JWK`] (no
+//! public key needs that much) is parsed every time rather than kept.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -18,16 +19,16 @@ use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
-use crate::crypto;
 use crate::jwk::{self, Jwk, JwkError};
 
-pub type JwkHash = [u8; 32];
+/// Longest `jwk` text kept: a P-384 key with every optional member is under 400 bytes.
+pub const MAX_KEPT_JWK: usize = 1024;
 
 pub struct ProofKeys {
     capacity: usize,
-    entries: HashMap<JwkHash, Rc<Jwk>>,
+    entries: HashMap<Rc<str>, Rc<Jwk>>,
     /// Insertion order, for eviction.
-    order: VecDeque<JwkHash>,
+    order: VecDeque<Rc<str>>,
 }
 
 impl ProofKeys {
@@ -44,22 +45,22 @@ impl ProofKeys {
     /// proof with an identical object, or [`jwk::parse_jwk`]'s answer now, which is kept only
     /// if it is a key.
     pub fn parse(&mut self, jwk: &Map<String, Value>) -> Result<Rc<Jwk>, JwkError> {
-        let Some(hash) = hash_of(jwk) else {
+        let Some(text) = text_of(jwk) else {
             return jwk::parse_jwk(jwk).map(Rc::new);
         };
-        if let Some(hit) = self.entries.get(&hash) {
+        if let Some(hit) = self.entries.get(text.as_str()) {
             return Ok(Rc::clone(hit));
         }
         let key = Rc::new(jwk::parse_jwk(jwk)?);
-        self.insert(hash, Rc::clone(&key));
+        self.insert(text.into(), Rc::clone(&key));
         Ok(key)
     }
 
-    fn insert(&mut self, hash: JwkHash, key: Rc<Jwk>) {
-        if self.capacity == 0 || self.entries.insert(hash, key).is_some() {
+    fn insert(&mut self, text: Rc<str>, key: Rc<Jwk>) {
+        if self.capacity == 0 || self.entries.insert(Rc::clone(&text), key).is_some() {
             return;
         }
-        self.order.push_back(hash);
+        self.order.push_back(text);
         while self.entries.len() > self.capacity {
             match self.order.pop_front() {
                 Some(oldest) => {
@@ -88,12 +89,12 @@ impl fmt::Debug for ProofKeys {
     }
 }
 
-/// `None` only if serde_json cannot write the object, which does not happen for a parsed
-/// `Value`; such a key is then parsed every time rather than cached under a wrong name.
-fn hash_of(jwk: &Map<String, Value>) -> Option<JwkHash> {
-    serde_json::to_vec(jwk)
+/// The object's text; `None` when it is longer than [`MAX_KEPT_JWK`], or if serde_json cannot
+/// write it (which does not happen for a parsed `Value`): such a key is parsed every time.
+fn text_of(jwk: &Map<String, Value>) -> Option<String> {
+    serde_json::to_string(jwk)
         .ok()
-        .map(|bytes| crypto::sha256(&bytes))
+        .filter(|text| text.len() <= MAX_KEPT_JWK)
 }
 
 #[cfg(test)]
@@ -231,5 +232,17 @@ mod tests {
         let mut keys = ProofKeys::new(4);
         keys.parse(&public()).unwrap();
         assert_eq!(format!("{keys:?}"), "ProofKeys { len: 1, capacity: 4 }");
+    }
+
+    #[test]
+    fn an_oversized_object_is_parsed_but_not_kept() {
+        let mut keys = ProofKeys::new(8);
+        let padded = with("x-padding", json!("p".repeat(MAX_KEPT_JWK)));
+        let key = keys.parse(&padded).unwrap();
+        assert_eq!(
+            key.thumbprint(),
+            jwk::parse_jwk(&public()).unwrap().thumbprint()
+        );
+        assert!(keys.is_empty());
     }
 }

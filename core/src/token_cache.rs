@@ -157,13 +157,13 @@ mod tests {
     use serde_json::Map;
 
     fn token(source: usize, expires_at: u64) -> Rc<VerifiedToken> {
-        Rc::new(VerifiedToken {
-            claims: Map::new(),
-            scopes: vec![],
+        Rc::new(VerifiedToken::new(
+            Map::new(),
+            vec![],
             expires_at,
             source,
-            kid: "k1".into(),
-        })
+            "k1".into(),
+        ))
     }
 
     /// A token text per `n`, differing in its tail as signatures do.

@@ -104,4 +104,22 @@ mod tests {
         let [public, _] = seed("public");
         assert!(matches!(public, Decision::Pass(PassReason::PublicRoute)));
     }
+
+    /// The header map seeds are what a host sends: they decode, with the lines they were
+    /// written with.
+    #[test]
+    fn the_header_map_seeds_decode() {
+        for (name, method, authority) in [
+            ("envoy", Some("GET"), "api.example.com"),
+            ("nginx", None, "api.example.com"),
+        ] {
+            let path = format!("{}/corpus/header_map/{name}", env!("CARGO_MANIFEST_DIR"));
+            let data = std::fs::read(&path).expect("the seed exists");
+            let lines = filter_core::header_map::decode(&data).expect("the seed decodes");
+            let request = filter_core::request::OwnedRequest::from_lines(lines, true);
+            assert_eq!(request.method.as_deref(), method, "{name}");
+            assert_eq!(request.authority.as_deref(), Some(authority), "{name}");
+            assert!(request.authorization.is_some(), "{name}");
+        }
+    }
 }

@@ -19,6 +19,21 @@ fn write(target: &str, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     fs::write(dir.join(name), bytes)
 }
 
+/// The proxy-wasm ABI's header map encoding (little-endian u32 count, then each name's and
+/// value's length, then each name and value followed by a NUL). The fuzz crate's seed test
+/// checks that `filter_core::header_map::decode` reads these seeds back.
+fn encode_header_map(lines: &[(&str, &str)]) -> Vec<u8> {
+    let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
+    let mut out = len(lines.len()).to_vec();
+    for (name, value) in lines {
+        out.extend(len(name.len()).into_iter().chain(len(value.len())));
+    }
+    for (name, value) in lines {
+        out.extend(name.bytes().chain([0]).chain(value.bytes()).chain([0]));
+    }
+    out
+}
+
 fn jwks() -> Value {
     json!({"keys": [
         Key::Rsa1.public_jwk(),
@@ -120,7 +135,7 @@ fn main() -> std::io::Result<()> {
             ],
         ),
     ] {
-        write("header_map", name, &filter_core::header_map::encode(&lines))?;
+        write("header_map", name, &encode_header_map(&lines))?;
     }
     for (name, text) in [
         ("rs256", &bearer),
