@@ -26,6 +26,7 @@ build: setup ## Build the filter into dist/auth0_wasm_filter.wasm
 
 test: setup build ## Run every test: unit tests, end-to-end tests against real Envoy, crypto on wasm under V8
 	$(CARGO) test --workspace
+	python3 scripts/check-examples.py
 	DIFFERENTIAL_CASES=1500 $(CARGO) test -p filter-core --target $(WASM_TARGET) --test differential
 	$(CARGO) test --manifest-path fuzz/Cargo.toml --lib
 	scripts/fuzz.sh 5

