@@ -7,7 +7,7 @@
 use std::fmt;
 use std::sync::OnceLock;
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use p256::pkcs8::DecodePrivateKey;
 use rsa::traits::PublicKeyParts;
 use serde_json::{json, Value};
@@ -192,11 +192,11 @@ impl Key {
         match loaded(self) {
             Loaded::Rsa(key) => json!({
                 "kty": "RSA",
-                "n": b64url(&key.n().to_bytes_be()),
-                "e": b64url(&key.e().to_bytes_be()),
+                "n": b64url(unsigned(&key.n().to_be_bytes())),
+                "e": b64url(unsigned(&key.e().to_be_bytes())),
             }),
             Loaded::P256(key) => {
-                let point = key.verifying_key().to_encoded_point(false);
+                let point = key.verifying_key().to_sec1_point(false);
                 json!({
                     "kty": "EC",
                     "crv": "P-256",
@@ -205,7 +205,7 @@ impl Key {
                 })
             }
             Loaded::P384(key) => {
-                let point = key.verifying_key().to_encoded_point(false);
+                let point = key.verifying_key().to_sec1_point(false);
                 json!({
                     "kty": "EC",
                     "crv": "P-384",
@@ -245,7 +245,7 @@ impl Key {
     /// signature of another: exactly the mismatch tests need.
     pub fn sign(self, alg: &str, message: &[u8]) -> Vec<u8> {
         use p256::ecdsa::signature::{RandomizedSigner, SignatureEncoding, Signer};
-        let mut rng = rand::thread_rng();
+        let mut rng = getrandom::rand_core::UnwrapErr(getrandom::SysRng);
         match loaded(self) {
             Loaded::Rsa(key) => {
                 let key = key.clone();
@@ -311,8 +311,15 @@ pub fn access_token_hash(token: &str) -> String {
     b64url(&Sha256::digest(token.as_bytes()))
 }
 
+/// A big-endian integer without its leading zero bytes, as JWK's base64url integers are
+/// written (RFC 7518 §6.3.1): the big-number type pads to its whole precision.
+fn unsigned(bytes: &[u8]) -> &[u8] {
+    let zeros = bytes.iter().take_while(|byte| **byte == 0).count();
+    bytes.get(zeros..).unwrap_or_default()
+}
+
 enum Loaded {
-    Rsa(rsa::RsaPrivateKey),
+    Rsa(rsa::PrivateKey),
     P256(p256::ecdsa::SigningKey),
     P384(p384::ecdsa::SigningKey),
     Ed25519(ed25519_dalek::SigningKey),
@@ -336,7 +343,7 @@ fn parse(key: Key) -> Loaded {
         |e: &dyn fmt::Display| -> ! { panic!("test key {} does not parse: {e}", key.name()) };
     match key.kind() {
         KeyKind::Rsa => {
-            Loaded::Rsa(rsa::RsaPrivateKey::from_pkcs8_pem(pem).unwrap_or_else(|e| broken(&e)))
+            Loaded::Rsa(rsa::PrivateKey::from_pkcs8_pem(pem).unwrap_or_else(|e| broken(&e)))
         }
         KeyKind::P256 => Loaded::P256(
             p256::ecdsa::SigningKey::from_pkcs8_pem(pem).unwrap_or_else(|e| broken(&e)),

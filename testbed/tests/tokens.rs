@@ -11,7 +11,6 @@
 use std::time::Instant;
 
 use p256::ecdsa::signature::Verifier;
-use rsa::{BigUint, RsaPublicKey};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use testbed::keys::{access_token_hash, KeyKind};
@@ -41,38 +40,30 @@ fn verifies(jwk: &Value, alg: &str, signing_input: &str, signature: &[u8]) -> bo
     let message = signing_input.as_bytes();
     match alg {
         "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" => {
-            let key = RsaPublicKey::new(
-                BigUint::from_bytes_be(&member(jwk, "n")),
-                BigUint::from_bytes_be(&member(jwk, "e")),
+            let n = member(jwk, "n");
+            let bits = (n.len() * 8) as u32;
+            let key = rsa::PublicKey::new(
+                rsa::BoxedUint::from_be_slice(&n, bits).unwrap(),
+                rsa::BoxedUint::from_be_slice(&member(jwk, "e"), 64).unwrap(),
             )
             .unwrap();
-            let (scheme_pss, hashed): (bool, Vec<u8>) = match alg {
-                "RS256" => (false, Sha256::digest(message).to_vec()),
-                "RS384" => (false, Sha384::digest(message).to_vec()),
-                "RS512" => (false, Sha512::digest(message).to_vec()),
-                "PS256" => (true, Sha256::digest(message).to_vec()),
-                "PS384" => (true, Sha384::digest(message).to_vec()),
-                _ => (true, Sha512::digest(message).to_vec()),
-            };
-            match (scheme_pss, alg) {
-                (false, "RS256") => key
-                    .verify(rsa::Pkcs1v15Sign::new::<Sha256>(), &hashed, signature)
-                    .is_ok(),
-                (false, "RS384") => key
-                    .verify(rsa::Pkcs1v15Sign::new::<Sha384>(), &hashed, signature)
-                    .is_ok(),
-                (false, _) => key
-                    .verify(rsa::Pkcs1v15Sign::new::<Sha512>(), &hashed, signature)
-                    .is_ok(),
-                (true, "PS256") => key
-                    .verify(rsa::Pss::new::<Sha256>(), &hashed, signature)
-                    .is_ok(),
-                (true, "PS384") => key
-                    .verify(rsa::Pss::new::<Sha384>(), &hashed, signature)
-                    .is_ok(),
-                (true, _) => key
-                    .verify(rsa::Pss::new::<Sha512>(), &hashed, signature)
-                    .is_ok(),
+            macro_rules! check {
+                ($scheme:ident, $hash:ty) => {{
+                    let Ok(signature) = rsa::$scheme::Signature::try_from(signature) else {
+                        return false;
+                    };
+                    rsa::$scheme::VerifyingKey::<$hash>::new(key)
+                        .verify(message, &signature)
+                        .is_ok()
+                }};
+            }
+            match alg {
+                "RS256" => check!(pkcs1v15, Sha256),
+                "RS384" => check!(pkcs1v15, Sha384),
+                "RS512" => check!(pkcs1v15, Sha512),
+                "PS256" => check!(pss, Sha256),
+                "PS384" => check!(pss, Sha384),
+                _ => check!(pss, Sha512),
             }
         }
         "ES256" => {
