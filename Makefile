@@ -28,6 +28,7 @@ test: setup build ## Run every test: unit tests, end-to-end tests against real E
 	$(CARGO) test --workspace
 	python3 scripts/check-examples.py
 	DIFFERENTIAL_CASES=1500 $(CARGO) test -p filter-core --target $(WASM_TARGET) --test differential
+	$(CARGO) test -p filter-core --target $(WASM_TARGET) --lib crypto::
 	$(CARGO) test --manifest-path fuzz/Cargo.toml --lib
 	scripts/fuzz.sh 5
 	scripts/oci.sh

@@ -27,11 +27,10 @@ cargo build --quiet --release --bin bench --no-default-features --features p256-
 "${node[@]}" target/wasm32-wasip1/release/bench.wasm --vectors "$vectors" --check > out/check-wasm.txt
 "${node[@]}" target/cpubits32/wasm32-wasip1/release/bench.wasm --vectors "$vectors" --check > out/check-wasm-cpubits32.txt
 "${node[@]}" target/simd/wasm32-wasip1/release/bench.wasm --vectors "$vectors" --check > out/check-wasm-simd128.txt
-# The unit tests of rsa_verify in wasm, scalar and SIMD.
+# The unit tests of the core's verifiers in wasm, scalar and SIMD (the core's own wasm runner).
 for flags in "" "-C target-feature=+simd128"; do
-  RUSTFLAGS="$flags" CARGO_TARGET_WASM32_WASIP1_RUNNER="${node[*]/run-wasm.mjs/$PWD/run-wasm.mjs} --raw" \
-    cargo test --quiet --release --lib --no-default-features --features own --target wasm32-wasip1 \
-    --target-dir "target/wasm-test${flags:+-simd}" 2>&1 | grep 'test result'
+  (cd ../.. && RUSTFLAGS="$flags" cargo test --quiet --release -p filter-core --lib --target wasm32-wasip1 \
+    --target-dir "bench/crypto/target/wasm-test${flags:+-simd}" crypto:: 2>&1 | grep 'test result')
 done
 "${node[@]}" target/p256-013/wasm32-wasip1/release/bench.wasm --vectors "$vectors" --check > out/check-wasm-p256-013.txt
 tail -n1 out/check-*.txt

@@ -1,7 +1,7 @@
 //! This crate's own RSA (`rsa_verify`); no EC or EdDSA.
 
 use crate::alg::{Alg, Backend, KeyMaterial};
-use crate::rsa_verify::{HashAlg, RsaPublicKey, Scheme};
+use filter_core::crypto::rsa_verify::{HashAlg, RsaPublicKey, Scheme};
 
 pub struct Own;
 

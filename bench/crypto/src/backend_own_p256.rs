@@ -1,7 +1,7 @@
 //! This crate's own ES256 verifier (`p256_verify`): 32-bit words, per-key tables.
 
 use crate::alg::{Alg, Backend, KeyMaterial};
-use crate::p256_verify::PreparedKey;
+use filter_core::crypto::p256_verify::PreparedKey;
 
 pub struct OwnP256;
 
