@@ -15,7 +15,7 @@ mod contract;
 use std::time::{Duration, Instant};
 
 use common::*;
-use contract::{Challenge, Target};
+use contract::{Offer, Target};
 use serde_json::json;
 
 #[test]
@@ -97,7 +97,7 @@ fn missing_empty_and_foreign_credentials_are_401_invalid_request_with_a_plain_ch
     ];
     for (case, request) in &cases {
         let response = target.denied(request, case);
-        contract::no_credentials(&response, case);
+        contract::no_credentials().check(&response, case);
     }
     assert_eq!(
         contract::filter_stat_once(&stack.gateway, "denied.no_credentials", cases.len() as u64),
@@ -134,7 +134,7 @@ fn invalid_token_is_401_with_the_error_on_the_bearer_challenge() {
     let mut descriptions = Vec::new();
     for (case, token) in cases {
         let response = target.denied(&Request::get("/api/private").bearer(token), case);
-        descriptions.push(contract::invalid_token(&response, case));
+        descriptions.push(contract::invalid_token().check(&response, case));
     }
     // An expired token is told apart from a forged one.
     assert_ne!(descriptions[1], descriptions[2]);
@@ -198,7 +198,7 @@ fn missing_scopes_are_403_naming_every_required_scope() {
     ];
     for (case, request, scopes) in &refused {
         let response = target.denied(request, case);
-        contract::insufficient_scope(&response, scopes, case);
+        contract::insufficient_scope(scopes).check(&response, case);
     }
     let granted = [
         (
@@ -262,7 +262,7 @@ fn several_credentials_are_400_invalid_request_on_the_bearer_challenge() {
     ];
     for (case, request) in &cases {
         let response = target.denied(request, case);
-        contract::invalid_request(&response, case);
+        contract::invalid_request().check(&response, case);
     }
     assert_eq!(
         contract::filter_stat_once(&stack.gateway, "denied.invalid_request", cases.len() as u64),
@@ -306,25 +306,31 @@ fn challenges_follow_the_configured_realm_and_a_disabled_dpop() {
         )
     });
     let target = Target::main(&stack);
-    let challenge = Challenge {
-        realm: "orders",
-        dpop_algs: None,
-    };
-    assert_eq!(challenge.plain(), r#"Bearer realm="orders""#);
+    let challenge = Offer::new(Some("orders"), None);
+    assert_eq!(
+        challenge.no_credentials().challenge_line("any").as_deref(),
+        Some(r#"Bearer realm="orders""#)
+    );
 
     let response = target.denied(&Request::get("/api/private"), "no credentials");
-    challenge.no_credentials(&response, "no credentials");
+    challenge
+        .no_credentials()
+        .check(&response, "no credentials");
 
     let response = target.denied(&Request::get("/api/private").bearer("abc"), "invalid token");
-    challenge.invalid_token(&response, "invalid token");
+    challenge.invalid_token().check(&response, "invalid token");
 
     let token = stack.token().build();
     let response = target.denied(&Request::get("/api/messages").bearer(&token), "scope");
-    challenge.insufficient_scope(&response, "read:messages", "scope");
+    challenge
+        .insufficient_scope("read:messages")
+        .check(&response, "scope");
 
     let request = Request::get("/api/private").bearer(&token).bearer(&token);
     let response = target.denied(&request, "two credentials");
-    challenge.invalid_request(&response, "two credentials");
+    challenge
+        .invalid_request()
+        .check(&response, "two credentials");
 
     target.allowed(&Request::get("/api/private").bearer(&token), "valid token");
 }
@@ -350,24 +356,25 @@ fn keys_that_cannot_be_obtained_give_503_with_retry_after_and_no_challenge() {
             "{case}: took {:?}",
             started.elapsed()
         );
-        let retry_after = contract::unavailable(&response, case);
+        contract::unavailable().check(&response, case);
+        let retry_after = contract::retry_after(&response, case);
         assert!(retry_after <= 60, "{case}: Retry-After {retry_after}");
     }
     let response = target.denied(
         &Request::get("/api/messages").bearer(&token),
         "scoped route",
     );
-    contract::unavailable(&response, "scoped route");
+    contract::unavailable().check(&response, "scoped route");
 
     // What needs no keys is still answered as usual.
     target.allowed(&Request::get("/api/public"), "public route");
     let response = target.denied(&Request::get("/api/private"), "no credentials");
-    contract::no_credentials(&response, "no credentials");
+    contract::no_credentials().check(&response, "no credentials");
     let response = target.denied(
         &Request::get("/api/private").bearer("abc"),
         "malformed token",
     );
-    contract::invalid_token(&response, "malformed token");
+    contract::invalid_token().check(&response, "malformed token");
 
     assert_eq!(
         contract::filter_stat_once(&stack.gateway, "denied.keys_unavailable", 3),

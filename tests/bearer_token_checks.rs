@@ -27,7 +27,7 @@ fn refused(stack: &Stack, path: &str, cases: &[(&str, String)]) {
     let target = Target::main(stack);
     for (case, token) in cases {
         let response = target.denied(&Request::get(path).bearer(token), case);
-        contract::invalid_token(&response, case);
+        contract::invalid_token().check(&response, case);
     }
     still_serving(stack);
 }
@@ -603,7 +603,7 @@ fn scope_claims_must_be_strings_or_arrays_of_strings() {
         &Request::get("/api/messages").bearer(&token().claim("scp", json!(["openid"])).build()),
         "scp without the scope",
     );
-    contract::insufficient_scope(&response, "read:messages", "scp without the scope");
+    contract::insufficient_scope("read:messages").check(&response, "scp without the scope");
 }
 
 /// The key set the all-algorithms gateway's issuer publishes: the default keys, with

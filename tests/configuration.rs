@@ -16,7 +16,7 @@ mod contract;
 use std::time::Duration;
 
 use common::*;
-use contract::{Challenge, Target};
+use contract::{Offer, Target};
 use serde_json::{json, Value};
 
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(20);
@@ -43,7 +43,7 @@ fn options_for(config: Value, issuer: &IssuerHandle, echo: &EchoHandle) -> Gatew
 
 /// Starts Envoy with `config` and checks it is refused, with an error line from the filter
 /// naming `field` (when the problem has a field) and saying what is wrong with it.
-fn assert_refused(
+fn assert_config_refused(
     issuer: &IssuerHandle,
     echo: &EchoHandle,
     case: &str,
@@ -100,7 +100,7 @@ fn assert_all_refused(cases: Vec<(&str, Value, Option<&str>)>) {
     let issuer = Issuer::start_default().unwrap();
     let echo = Echo::start(0).unwrap();
     for (case, config, field) in cases {
-        assert_refused(&issuer, &echo, case, config, field);
+        assert_config_refused(&issuer, &echo, case, config, field);
     }
     assert_eq!(echo.requests(), 0);
 }
@@ -298,7 +298,7 @@ fn several_valid_configurations_start_and_protect_their_listeners() {
 
     for listener in [MAIN_LISTENER, "tolerant", "domains", "jwks_uri", "inline"] {
         let response = target(listener).denied(&Request::get("/api/private"), listener);
-        contract::no_credentials(&response, listener);
+        contract::no_credentials().check(&response, listener);
         let echoed =
             target(listener).allowed(&Request::get("/api/private").bearer(&token), listener);
         assert_eq!(
@@ -319,7 +319,7 @@ fn several_valid_configurations_start_and_protect_their_listeners() {
         &Request::get("/").bearer(&first_audience),
         "main: one audience",
     );
-    contract::invalid_token(&response, "main: one audience");
+    contract::invalid_token().check(&response, "main: one audience");
 
     let other_token = other.token_builder().key(Key::Rsa2).build();
     target("domains").allowed(
@@ -338,28 +338,25 @@ fn several_valid_configurations_start_and_protect_their_listeners() {
         ),
     ] {
         let response = target("domains").denied(&Request::get("/").bearer(&token), case);
-        contract::invalid_token(&response, case);
+        contract::invalid_token().check(&response, case);
     }
     let response = target("domains").denied(
         &Request::get("/").bearer(&keys.token_builder().build()),
         "domains: foreign issuer",
     );
-    contract::invalid_token(&response, "domains: foreign issuer");
+    contract::invalid_token().check(&response, "domains: foreign issuer");
     let response = target(MAIN_LISTENER).denied(
         &Request::get("/").bearer(&other_token),
         "main: second issuer",
     );
-    contract::invalid_token(&response, "main: second issuer");
+    contract::invalid_token().check(&response, "main: second issuer");
 
     // A configured jwks_uri skips discovery.
     assert_eq!(keys.discovery_fetches(), 0);
     assert!(keys.jwks_fetches() >= 1);
 
     let everything_target = target("everything");
-    let challenge = Challenge {
-        realm: "internal",
-        dpop_algs: None,
-    };
+    let challenge = Offer::new(Some("internal"), None);
     everything_target.allowed(&Request::get("/health"), "everything: public rule");
     let admin = issuer
         .token_builder()
@@ -380,15 +377,21 @@ fn several_valid_configurations_start_and_protect_their_listeners() {
         &Request::get("/admin/users").bearer(&scope_claim),
         "everything: scope claim not read",
     );
-    challenge.insufficient_scope(&response, "admin", "everything: scope claim not read");
+    challenge
+        .insufficient_scope("admin")
+        .check(&response, "everything: scope claim not read");
     let response =
         everything_target.denied(&Request::get("/api/private"), "everything: no credentials");
-    challenge.no_credentials(&response, "everything: no credentials");
+    challenge
+        .no_credentials()
+        .check(&response, "everything: no credentials");
     let preflight = Request::new("OPTIONS", "/admin/users")
         .header("Origin", "https://app.example.com")
         .header("Access-Control-Request-Method", "GET");
     let response = everything_target.denied(&preflight, "everything: no preflight bypass");
-    challenge.no_credentials(&response, "everything: no preflight bypass");
+    challenge
+        .no_credentials()
+        .check(&response, "everything: no preflight bypass");
     let past = issuer
         .token_builder()
         .key(Key::Ec1)
@@ -398,13 +401,17 @@ fn several_valid_configurations_start_and_protect_their_listeners() {
         &Request::get("/api/private").bearer(&past),
         "everything: no clock skew",
     );
-    challenge.invalid_token(&response, "everything: no clock skew");
+    challenge
+        .invalid_token()
+        .check(&response, "everything: no clock skew");
     let rs384 = issuer.token_builder().key_alg(Key::Rsa1, "RS384").build();
     let response = everything_target.denied(
         &Request::get("/api/private").bearer(&rs384),
         "everything: RS384 not listed",
     );
-    challenge.invalid_token(&response, "everything: RS384 not listed");
+    challenge
+        .invalid_token()
+        .check(&response, "everything: RS384 not listed");
 
     let log = gateway.log();
     let errors: Vec<&str> = log

@@ -1,5 +1,4 @@
-//! The local issuer's DPoP tooling works against the real gateway (issue 3, "Local
-//! issuer"): bound tokens from `POST /oauth/token` (by `jkt`, or from the key of a `DPoP`
+//! The local issuer's DPoP tooling works against the real gateway: bound tokens from `POST /oauth/token` (by `jkt`, or from the key of a `DPoP`
 //! proof sent to the token endpoint), and the `local-issuer dpop-token` / `proof`
 //! commands a curl user runs, including the nonce retry.
 
@@ -11,13 +10,16 @@
 )]
 
 mod common;
+mod contract;
 mod dpop_support;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::*;
+use contract::*;
 use dpop_support::*;
 use serde_json::{json, Value};
 use testbed::issuer::{mint, MintedToken, TokenRequest, TOKEN_PATH};
@@ -27,6 +29,8 @@ const MESSAGES: &str = "/api/messages";
 /// How long the test waits for `cargo build` of the command line tool (it may queue
 /// behind other builds of the workspace).
 const BUILD_TIMEOUT: Duration = Duration::from_secs(90);
+
+static STACK: SharedStack = SharedStack::new();
 
 fn start() -> Stack {
     start_stack(1, |issuer| {
@@ -45,7 +49,7 @@ fn request_token(stack: &Stack, body: Value, dpop: Option<&str>) -> Value {
         request = request.header("DPoP", proof);
     }
     let response = testbed::client::send(stack.issuer.port(), &request).unwrap();
-    assert_eq!(response.status, 200, "{}", shown(&response));
+    assert_eq!(response.status, 200, "{}", response.text());
     response.json().unwrap()
 }
 
@@ -61,85 +65,107 @@ fn get_messages(stack: &Stack, key: Key, token: &str) -> Request {
     Request::get(MESSAGES).dpop(token, &proof)
 }
 
+/// The shared stack, for tokens from the issuer's endpoint and library.
+struct Tokens {
+    stack: StackGuard,
+}
+
+impl Tokens {
+    fn new() -> Tokens {
+        Tokens {
+            stack: STACK.lock(start),
+        }
+    }
+}
+
 #[test]
-fn tokens_from_the_token_endpoint_and_the_library() {
-    let stack = start();
-    let s = &stack;
+fn post_oauth_token_with_jkt_mints_a_bound_token_the_gateway_accepts() {
+    let t = Tokens::new();
+    let s: &Stack = &t.stack;
     let main = MAIN_LISTENER;
-    let mut cases = Cases::new("local issuer tokens");
-
-    cases.case(
+    let answer = request_token(
+        s,
+        json!({"jkt": Key::Client1.thumbprint(), "scope": "read:messages"}),
+        None,
+    );
+    assert_eq!(answer["token_type"], json!("DPoP"));
+    let token = answer["access_token"].as_str().unwrap();
+    assert_eq!(cnf_of(token), json!({"jkt": Key::Client1.thumbprint()}));
+    Target::listener(s, main).allowed(
+        &get_messages(s, Key::Client1, token),
         "POST /oauth/token with jkt mints a bound token the gateway accepts",
-        || {
-            let answer = request_token(
-                s,
-                json!({"jkt": Key::Client1.thumbprint(), "scope": "read:messages"}),
-                None,
-            );
-            assert_eq!(answer["token_type"], json!("DPoP"));
-            let token = answer["access_token"].as_str().unwrap();
-            assert_eq!(cnf_of(token), json!({"jkt": Key::Client1.thumbprint()}));
-            assert_allowed(s, main, &get_messages(s, Key::Client1, token));
-            let expected = Refusal::new(
-                401,
-                "invalid_token",
-                BOUND_TOKEN_ON_BEARER,
-                &bearer_error_challenge("invalid_token", BOUND_TOKEN_ON_BEARER, &["ES256"]),
-            );
-            assert_refused(s, main, &Request::get(MESSAGES).bearer(token), &expected);
-        },
     );
-    cases.case(
-        "POST /oauth/token with a DPoP proof binds to the proof's key",
-        || {
-            let token_url = format!("http://127.0.0.1:{}{TOKEN_PATH}", s.issuer.port());
-            let proof = ProofBuilder::new(Key::Client2, "POST", &token_url).build();
-            let answer = request_token(s, json!({"scope": "read:messages"}), Some(&proof));
-            assert_eq!(answer["token_type"], json!("DPoP"));
-            let token = answer["access_token"].as_str().unwrap();
-            assert_allowed(s, main, &get_messages(s, Key::Client2, token));
-            let stolen = get_messages(s, Key::Client1, token);
-            assert_refused(s, main, &stolen, &Refusal::dpop_token(JKT_MISMATCH));
-        },
+    let expected = invalid_token().described(BOUND_TOKEN_ON_BEARER);
+    Target::listener(s, main).refused(
+        &Request::get(MESSAGES).bearer(token),
+        &expected,
+        "POST /oauth/token with jkt mints a bound token the gateway accepts",
     );
-    cases.case(
-        "POST /oauth/token without binding mints a Bearer token",
-        || {
-            let answer = request_token(s, json!({"scope": "read:messages"}), None);
-            assert_eq!(answer["token_type"], json!("Bearer"));
-            let token = answer["access_token"].as_str().unwrap();
-            assert_eq!(cnf_of(token), Value::Null);
-            let proof = proof_for(s, main, Key::Client1, "GET", MESSAGES, token).build();
-            let request = Request::get(MESSAGES).dpop(token, &proof);
-            assert_refused(s, main, &request, &Refusal::dpop_token(NO_JKT));
-        },
-    );
-    cases.case(
-        "the library calls behind `dpop-token` and `proof` make an accepted pair",
-        || {
-            let options = IssuerOptions::default();
-            let minted: MintedToken = mint(
-                &options.domain,
-                &options.audience,
-                options.signing_key,
-                options.token_lifetime,
-                &TokenRequest {
-                    scope: Some("read:messages".into()),
-                    jkt: Some(Key::Client1.thumbprint()),
-                    ..TokenRequest::default()
-                },
-            )
-            .unwrap();
-            assert_eq!(minted.token_type, "DPoP");
-            assert_allowed(
-                s,
-                main,
-                &get_messages(s, Key::Client1, &minted.access_token),
-            );
-        },
-    );
+}
 
-    cases.finish();
+#[test]
+fn post_oauth_token_with_a_dpop_proof_binds_to_the_proofs_key() {
+    let t = Tokens::new();
+    let s: &Stack = &t.stack;
+    let main = MAIN_LISTENER;
+    let token_url = format!("http://127.0.0.1:{}{TOKEN_PATH}", s.issuer.port());
+    let proof = ProofBuilder::new(Key::Client2, "POST", &token_url).build();
+    let answer = request_token(s, json!({"scope": "read:messages"}), Some(&proof));
+    assert_eq!(answer["token_type"], json!("DPoP"));
+    let token = answer["access_token"].as_str().unwrap();
+    Target::listener(s, main).allowed(
+        &get_messages(s, Key::Client2, token),
+        "POST /oauth/token with a DPoP proof binds to the proof's key",
+    );
+    let stolen = get_messages(s, Key::Client1, token);
+    Target::listener(s, main).refused(
+        &stolen,
+        &invalid_token().on_dpop().described(JKT_MISMATCH),
+        "POST /oauth/token with a DPoP proof binds to the proof's key",
+    );
+}
+
+#[test]
+fn post_oauth_token_without_binding_mints_a_bearer_token() {
+    let t = Tokens::new();
+    let s: &Stack = &t.stack;
+    let main = MAIN_LISTENER;
+    let answer = request_token(s, json!({"scope": "read:messages"}), None);
+    assert_eq!(answer["token_type"], json!("Bearer"));
+    let token = answer["access_token"].as_str().unwrap();
+    assert_eq!(cnf_of(token), Value::Null);
+    let proof = proof_for(s, main, Key::Client1, "GET", MESSAGES, token).build();
+    let request = Request::get(MESSAGES).dpop(token, &proof);
+    Target::listener(s, main).refused(
+        &request,
+        &invalid_token().on_dpop().described(NO_JKT),
+        "POST /oauth/token without binding mints a Bearer token",
+    );
+}
+
+#[test]
+fn the_library_calls_behind_dpop_token_and_proof_make_an_accepted_pair() {
+    let t = Tokens::new();
+    let s: &Stack = &t.stack;
+    let main = MAIN_LISTENER;
+    let options = IssuerOptions::default();
+    let minted: MintedToken = mint(
+        &options.domain,
+        &options.audience,
+        options.signing_key,
+        options.token_lifetime,
+        &TokenRequest {
+            scope: Some("read:messages".into()),
+            jkt: Some(Key::Client1.thumbprint()),
+            ..TokenRequest::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(minted.token_type, "DPoP");
+    Target::listener(s, main).allowed(
+        &get_messages(s, Key::Client1, &minted.access_token),
+        "the library calls behind `dpop-token` and `proof` make an accepted pair",
+    );
 }
 
 /// A `local-issuer` built earlier next to this test's own profile directory, used when
@@ -221,65 +247,108 @@ fn run(binary: &PathBuf, args: &[&str]) -> String {
     String::from_utf8(output.stdout).unwrap().trim().to_string()
 }
 
+/// The `local-issuer` binary, built once for every test of this file.
+fn local_issuer() -> Option<&'static PathBuf> {
+    static BINARY: OnceLock<Option<PathBuf>> = OnceLock::new();
+    BINARY
+        .get_or_init(|| built_local_issuer().or_else(earlier_local_issuer))
+        .as_ref()
+}
+
+/// The shared stack and the command line tool; `None` (with a note) when the tool cannot
+/// be built here, and the test then checks nothing.
+struct Cli {
+    stack: StackGuard,
+    binary: &'static PathBuf,
+}
+
+impl Cli {
+    fn new() -> Option<Cli> {
+        let Some(binary) = local_issuer() else {
+            eprintln!("note: no local-issuer binary; the command line checks did not run");
+            return None;
+        };
+        Some(Cli {
+            stack: STACK.lock(start),
+            binary,
+        })
+    }
+}
+
 #[test]
-fn the_command_line_tool_makes_requests_the_gateway_accepts() {
-    let Some(binary) = built_local_issuer().or_else(earlier_local_issuer) else {
-        eprintln!("note: no local-issuer binary; the command line checks did not run");
-        return;
-    };
-    let stack = start();
-    let s = &stack;
+fn thumbprint_names_client_1s_key() {
+    let Some(t) = Cli::new() else { return };
+    let binary = t.binary;
+    assert_eq!(run(binary, &["thumbprint"]), Key::Client1.thumbprint());
+}
+
+#[test]
+fn dpop_token_and_proof() {
+    let Some(t) = Cli::new() else { return };
+    let s: &Stack = &t.stack;
     let main = MAIN_LISTENER;
-    let mut cases = Cases::new("local-issuer command line");
+    let binary = t.binary;
+    let token = run(binary, &["dpop-token", "--scope", "read:messages"]);
+    let url = s.gateway.url(MESSAGES);
+    let proof = run(
+        binary,
+        &["proof", "--htm", "GET", "--htu", &url, "--token", &token],
+    );
+    Target::listener(s, main).allowed(
+        &Request::get(MESSAGES).dpop(&token, &proof),
+        "dpop-token and proof",
+    );
+    // A second request needs a second proof, as the curl example says.
+    Target::listener(s, main).refused(
+        &Request::get(MESSAGES).dpop(&token, &proof),
+        &invalid_dpop_proof(REPLAYED),
+        "dpop-token and proof",
+    );
+}
 
-    cases.case("thumbprint names client-1's key", || {
-        assert_eq!(run(&binary, &["thumbprint"]), Key::Client1.thumbprint());
-    });
-    cases.case("dpop-token and proof", || {
-        let token = run(&binary, &["dpop-token", "--scope", "read:messages"]);
-        let url = s.gateway.url(MESSAGES);
-        let proof = run(
-            &binary,
-            &["proof", "--htm", "GET", "--htu", &url, "--token", &token],
-        );
-        assert_allowed(s, main, &Request::get(MESSAGES).dpop(&token, &proof));
-        // A second request needs a second proof, as the curl example says.
-        assert_refused(
-            s,
-            main,
-            &Request::get(MESSAGES).dpop(&token, &proof),
-            &Refusal::proof(REPLAYED),
-        );
-    });
-    cases.case("dpop-token and proof for another client key", || {
-        let token = run(&binary, &["dpop-token", "--key", "client-2"]);
-        let url = s.gateway.url("/api/private");
-        let proof = run(
-            &binary,
-            &[
-                "proof", "--key", "client-2", "--htm", "GET", "--htu", &url, "--token", &token,
-            ],
-        );
-        assert_allowed(s, main, &Request::get("/api/private").dpop(&token, &proof));
-    });
-    cases.case("the nonce retry from the command line", || {
-        let token = run(&binary, &["dpop-token"]);
-        let url = listener_url(s, NONCE, "/api/private");
-        let first = run(
-            &binary,
-            &["proof", "--htm", "GET", "--htu", &url, "--token", &token],
-        );
-        let response = send_unseen(s, NONCE, &Request::get("/api/private").dpop(&token, &first));
-        assert_eq!(response.status, 401, "{}", shown(&response));
-        let nonce = response.header("dpop-nonce").unwrap().to_string();
-        let retry = run(
-            &binary,
-            &[
-                "proof", "--htm", "GET", "--htu", &url, "--token", &token, "--nonce", &nonce,
-            ],
-        );
-        assert_allowed(s, NONCE, &Request::get("/api/private").dpop(&token, &retry));
-    });
+#[test]
+fn dpop_token_and_proof_for_another_client_key() {
+    let Some(t) = Cli::new() else { return };
+    let s: &Stack = &t.stack;
+    let main = MAIN_LISTENER;
+    let binary = t.binary;
+    let token = run(binary, &["dpop-token", "--key", "client-2"]);
+    let url = s.gateway.url("/api/private");
+    let proof = run(
+        binary,
+        &[
+            "proof", "--key", "client-2", "--htm", "GET", "--htu", &url, "--token", &token,
+        ],
+    );
+    Target::listener(s, main).allowed(
+        &Request::get("/api/private").dpop(&token, &proof),
+        "dpop-token and proof for another client key",
+    );
+}
 
-    cases.finish();
+#[test]
+fn the_nonce_retry_from_the_command_line() {
+    let Some(t) = Cli::new() else { return };
+    let s: &Stack = &t.stack;
+    let binary = t.binary;
+    let token = run(binary, &["dpop-token"]);
+    let url = listener_url(s, NONCE, "/api/private");
+    let first = run(
+        binary,
+        &["proof", "--htm", "GET", "--htu", &url, "--token", &token],
+    );
+    let request = Request::get("/api/private").dpop(&token, &first);
+    let response = Target::listener(s, NONCE).denied(&request, "the first proof");
+    use_dpop_nonce(NONCE_MISSING).check(&response, "the first proof");
+    let nonce = response.header("dpop-nonce").unwrap().to_string();
+    let retry = run(
+        binary,
+        &[
+            "proof", "--htm", "GET", "--htu", &url, "--token", &token, "--nonce", &nonce,
+        ],
+    );
+    Target::listener(s, NONCE).allowed(
+        &Request::get("/api/private").dpop(&token, &retry),
+        "the nonce retry from the command line",
+    );
 }

@@ -1,4 +1,4 @@
-//! Every check a DPoP proof goes through in real Envoy (issue 3, "Proof checks"): `typ`,
+//! Every check a DPoP proof goes through in real Envoy: `typ`,
 //! `alg`, `jwk`, signature, required claims, `jti`, `iat`, `htm`, `htu`, `ath`, replay, and
 //! the `DPoP` header itself. Each refusal is asserted whole: status, body `error` and
 //! `error_description`, the `WWW-Authenticate` line, and that the upstream never saw it.
@@ -15,9 +15,11 @@
 )]
 
 mod common;
+mod contract;
 mod dpop_support;
 
 use common::*;
+use contract::*;
 use dpop_support::*;
 use serde_json::json;
 use testbed::unix_now;
@@ -26,6 +28,8 @@ const MULTI: &str = "multi";
 const MULTI_LEEWAY: u64 = 5;
 const MULTI_OFFSET: u64 = 60;
 const PRIVATE: &str = "/api/private";
+
+static STACK: SharedStack = SharedStack::new();
 
 fn start() -> Stack {
     start_stack(1, |issuer| {
@@ -39,6 +43,11 @@ fn start() -> Stack {
         );
         (demo_config(issuer), vec![(MULTI, multi)])
     })
+}
+
+/// What the `multi` listener's challenges offer.
+fn multi_offer() -> Offer {
+    default_offer().algs(&ALL_DPOP_ALGS)
 }
 
 /// Sends `proof` with `token` as `GET /api/private` to `listener`.
@@ -56,511 +65,889 @@ fn signed_as(proof: &ProofBuilder, key: Key, alg: &str) -> String {
     )
 }
 
-#[test]
-fn proof_checks_with_the_default_dpop_settings() {
-    let stack = start();
-    let s = &stack;
-    let main = MAIN_LISTENER;
-    let token = bound_token(s, Key::Client1);
-    let proof = || proof_for(s, main, Key::Client1, "GET", PRIVATE, &token);
-    let refused = |proof: ProofBuilder, description: &str| {
-        assert_refused(
-            s,
-            main,
-            &get_private(&token, &proof),
-            &Refusal::proof(description),
-        )
-    };
-    let allowed = |proof: ProofBuilder| assert_allowed(s, main, &get_private(&token, &proof));
-    let mut cases = Cases::new("proof checks, default settings");
+/// The main listener (DPoP defaults) and an access token bound to `client-1`.
+struct Defaults {
+    stack: StackGuard,
+    token: String,
+    port: u16,
+}
 
-    cases.case("a fresh ES256 proof for the bound token passes", || {
-        let proof = proof().build();
-        let response = assert_allowed(s, main, &Request::get(PRIVATE).dpop(&token, &proof));
-        let echoed = response.echoed().unwrap();
-        assert_eq!(echoed.header("x-auth-sub"), Some("user_123"));
-        assert_eq!(echoed.header("dpop"), Some(proof.as_str()));
-    });
-    cases.case("the DPoP scheme name is case-insensitive", || {
-        for scheme in ["dpop", "DPOP", "DpOp"] {
-            let request = Request::get(PRIVATE)
-                .header("Authorization", &format!("{scheme} {token}"))
-                .header("DPoP", &proof().build());
-            assert_allowed(s, main, &request);
-        }
-    });
-
-    // typ
-    cases.case("typ missing", || {
-        refused(proof().remove_header("typ"), BAD_TYP)
-    });
-    cases.case("typ JWT", || {
-        refused(proof().header("typ", json!("JWT")), BAD_TYP)
-    });
-    cases.case("typ compared exactly, not case-insensitively", || {
-        refused(proof().header("typ", json!("DPoP+JWT")), BAD_TYP)
-    });
-    cases.case("typ application/dpop+jwt", || {
-        refused(
-            proof().header("typ", json!("application/dpop+jwt")),
-            BAD_TYP,
-        )
-    });
-    cases.case("typ not a string: the header cannot be decoded", || {
-        refused(proof().header("typ", json!(1)), UNDECODABLE)
-    });
-
-    // alg
-    cases.case("ES384 is not in the default dpop_algorithms", || {
-        refused(
-            ProofBuilder::new(Key::Ec384, "GET", &s.gateway.url(PRIVATE)).access_token(&token),
-            BAD_ALG,
-        )
-    });
-    cases.case("RS256 is not in the default dpop_algorithms", || {
-        refused(
-            ProofBuilder::new(Key::Rsa3072, "GET", &s.gateway.url(PRIVATE)).access_token(&token),
-            BAD_ALG,
-        )
-    });
-    cases.case("alg none", || {
-        refused(proof().alg("none").signer(Signer::Bytes(vec![0])), BAD_ALG)
-    });
-    cases.case("alg HS256 keyed with the public key", || {
-        let secret = Key::Client1.public_pem().into_bytes();
-        refused(proof().alg("HS256").signer(Signer::Hmac(secret)), BAD_ALG)
-    });
-    cases.case("alg names are case-sensitive", || {
-        refused(proof().alg("es256"), BAD_ALG)
-    });
-
-    // jwk
-    cases.case("jwk missing", || {
-        refused(proof().remove_header("jwk"), BAD_JWK)
-    });
-    cases.case("jwk with the private member d", || {
-        let mut jwk = Key::Client1.bare_public_jwk();
-        jwk["d"] = json!(testbed::b64url(&[7u8; 32]));
-        refused(proof().jwk(jwk), BAD_JWK)
-    });
-    cases.case("jwk of type OKP for ES256", || {
-        refused(proof().jwk(Key::Ed1.bare_public_jwk()), BAD_JWK)
-    });
-    cases.case("jwk of type RSA for ES256", || {
-        refused(proof().jwk(Key::AttackerRsa.bare_public_jwk()), BAD_JWK)
-    });
-    cases.case("jwk on P-384 for ES256", || {
-        refused(proof().jwk(Key::Ec384.bare_public_jwk()), BAD_JWK)
-    });
-    cases.case("jwk whose own alg is not the proof's", || {
-        let mut jwk = Key::Client1.bare_public_jwk();
-        jwk["alg"] = json!("ES384");
-        refused(proof().jwk(jwk), BAD_JWK)
-    });
-    cases.case("jwk point not on the curve", || {
-        let mut jwk = Key::Client1.bare_public_jwk();
-        jwk["y"] = Key::Client2.bare_public_jwk()["y"].clone();
-        refused(proof().jwk(jwk), BAD_JWK)
-    });
-    cases.case("jwk coordinate one byte short", || {
-        let mut jwk = Key::Client1.bare_public_jwk();
-        let x = testbed::b64url_decode(jwk["x"].as_str().unwrap()).unwrap();
-        jwk["x"] = json!(testbed::b64url(&x[1..]));
-        refused(proof().jwk(jwk), BAD_JWK)
-    });
-    cases.case(
-        "jwk with kid and use sig: the thumbprint covers the key only",
-        || {
-            allowed(proof().jwk(Key::Client1.public_jwk()));
-        },
-    );
-    cases.case("jwk of type oct", || {
-        refused(
-            proof().jwk(
-                json!({"kty": "oct", "k": testbed::b64url(b"0123456789abcdef0123456789abcdef")}),
-            ),
-            BAD_JWK,
-        )
-    });
-    cases.case("jwk not an object: the header cannot be decoded", || {
-        refused(proof().jwk(json!("client-1")), UNDECODABLE)
-    });
-
-    // signature
-    cases.case("signed by another key than its jwk (forged)", || {
-        refused(proof().signing_key(Key::Client2), BAD_SIGNATURE)
-    });
-    cases.case("one signature bit flipped", || {
-        let forged = tamper::flip_signature_bit(&proof().build());
-        assert_refused(
-            s,
-            main,
-            &Request::get(PRIVATE).dpop(&token, &forged),
-            &Refusal::proof(BAD_SIGNATURE),
-        );
-    });
-    cases.case("claims changed after signing", || {
-        let original = proof().build();
-        let altered = proof().jti("another-jti");
-        let claims = serde_json::Value::Object(altered.claims_map().clone());
-        let forged = tamper::replace_claims(&original, &claims);
-        assert_refused(
-            s,
-            main,
-            &Request::get(PRIVATE).dpop(&token, &forged),
-            &Refusal::proof(BAD_SIGNATURE),
-        );
-    });
-    cases.case("empty signature: the proof cannot be decoded", || {
-        let stripped = tamper::strip_signature(&proof().build());
-        assert_refused(
-            s,
-            main,
-            &Request::get(PRIVATE).dpop(&token, &stripped),
-            &Refusal::proof(UNDECODABLE),
-        );
-    });
-    cases.case("crit header: the proof cannot be understood", || {
-        refused(
-            proof()
-                .header("crit", json!(["exp"]))
-                .header("exp", json!(1)),
-            UNDECODABLE,
-        )
-    });
-
-    // required claims, one missing at a time, then several in the contract's order
-    for claim in ["iat", "ath", "htm", "htu", "jti"] {
-        cases.case(&format!("claim {claim} missing"), || {
-            refused(
-                proof().remove_claim(claim),
-                &format!("Missing required claim: {claim}"),
-            )
-        });
+impl Defaults {
+    fn new() -> Defaults {
+        let stack = STACK.lock(start);
+        let token = bound_token(&stack, Key::Client1);
+        let port = stack.gateway.port();
+        Defaults { stack, token, port }
     }
-    cases.case("iat and jti missing", || {
-        refused(
-            proof().remove_claim("jti").remove_claim("iat"),
-            "Missing required claims: iat, jti",
-        )
-    });
-    cases.case(
-        "htu and ath missing, listed in the contract's order",
-        || {
-            refused(
-                proof().remove_claim("htu").remove_claim("ath"),
-                "Missing required claims: ath, htu",
-            )
-        },
-    );
-    cases.case("every required claim missing", || {
-        refused(
-            proof().raw_claims("{}"),
-            "Missing required claims: iat, ath, htm, htu, jti",
-        )
-    });
 
-    // jti
-    cases.case("jti empty", || refused(proof().jti(""), BAD_JTI));
-    cases.case("jti blank", || refused(proof().jti(" \t "), BAD_JTI));
-    cases.case("jti a number", || {
-        refused(proof().claim("jti", json!(42)), BAD_JTI)
-    });
-
-    // iat: default window [now - 300, now + 30]
-    cases.case("iat 400 s old", || {
-        refused(proof().iat(unix_now() - 400), IAT_TOO_OLD)
-    });
-    cases.case("iat 60 s in the future", || {
-        refused(proof().iat(unix_now() + 60), IAT_FROM_FUTURE)
-    });
-    cases.case("iat negative", || {
-        refused(proof().claim("iat", json!(-5)), IAT_TOO_OLD)
-    });
-    cases.case("iat 240 s old is inside the default offset", || {
-        allowed(proof().iat(unix_now() - 240));
-    });
-    cases.case("iat 20 s ahead is inside the default leeway", || {
-        allowed(proof().iat(unix_now() + 20));
-    });
-    cases.case("iat a string", || {
-        refused(proof().claim("iat", json!(unix_now().to_string())), BAD_IAT)
-    });
-
-    // htm
-    cases.case("htm POST on a GET request", || {
-        refused(proof().claim("htm", json!("POST")), HTM_MISMATCH)
-    });
-    cases.case("htm compared case-insensitively", || {
-        allowed(proof().claim("htm", json!("get")));
-    });
-    cases.case("htm post on a POST request", || {
-        let proof = proof_for(s, main, Key::Client1, "post", PRIVATE, &token).build();
-        assert_allowed(s, main, &Request::post(PRIVATE).dpop(&token, &proof));
-    });
-
-    // htu: accepted after normalisation
-    let port = s.gateway.port();
-    cases.case("htu with upper-case scheme", || {
-        allowed(proof().claim("htu", json!(format!("HTTP://127.0.0.1:{port}{PRIVATE}"))));
-    });
-    cases.case("htu with upper-case host", || {
-        let proof = ProofBuilder::new(Key::Client1, "GET", "http://API.Example.TEST/api/private")
-            .access_token(&token);
-        let request = get_private(&token, &proof).header("host", "api.example.test");
-        assert_allowed(s, main, &request);
-    });
-    cases.case("request host in upper case, htu in lower case", || {
-        let proof = ProofBuilder::new(Key::Client1, "GET", "http://api.example.test/api/private")
-            .access_token(&token);
-        let request = get_private(&token, &proof).header("host", "API.EXAMPLE.TEST");
-        assert_allowed(s, main, &request);
-    });
-    cases.case("htu with the default port", || {
-        let proof = ProofBuilder::new(
+    /// A valid ES256 proof by `client-1` for `GET /api/private` with the token.
+    fn proof(&self) -> ProofBuilder {
+        proof_for(
+            &self.stack,
+            MAIN_LISTENER,
             Key::Client1,
             "GET",
-            "http://api.example.test:80/api/private",
+            PRIVATE,
+            &self.token,
         )
-        .access_token(&token);
-        let request = get_private(&token, &proof).header("host", "api.example.test");
-        assert_allowed(s, main, &request);
-    });
-    cases.case(
-        "request authority with the default port, htu without",
-        || {
-            let proof =
-                ProofBuilder::new(Key::Client1, "GET", "http://api.example.test/api/private")
-                    .access_token(&token);
-            let request = get_private(&token, &proof).header("host", "api.example.test:80");
-            assert_allowed(s, main, &request);
-        },
-    );
-    cases.case("htu with dot segments", || {
-        allowed(proof().claim(
-            "htu",
-            json!(format!("http://127.0.0.1:{port}/api/x/../private")),
-        ));
-        allowed(proof().claim(
-            "htu",
-            json!(format!("http://127.0.0.1:{port}/api/./private")),
-        ));
-    });
-    cases.case("request query ignored", || {
-        let proof = proof().build();
-        assert_allowed(
-            s,
-            main,
-            &Request::get("/api/private?page=2").dpop(&token, &proof),
-        );
-    });
-    cases.case("htu query and fragment ignored", || {
-        allowed(proof().claim(
-            "htu",
-            json!(format!("http://127.0.0.1:{port}{PRIVATE}?page=2")),
-        ));
-        allowed(proof().claim(
-            "htu",
-            json!(format!("http://127.0.0.1:{port}{PRIVATE}#top")),
-        ));
-    });
-    cases.case(
-        "percent-encoding normalised in htu and in the request",
-        || {
-            allowed(proof().claim(
-                "htu",
-                json!(format!("http://127.0.0.1:{port}/api/%70rivate")),
-            ));
-            let plain = proof().build();
-            assert_allowed(
-                s,
-                main,
-                &Request::get("/api/%70rivate").dpop(&token, &plain),
-            );
-            let upper = proof_for(s, main, Key::Client1, "GET", "/api/a%2Fb", &token).build();
-            assert_allowed(s, main, &Request::get("/api/a%2fb").dpop(&token, &upper));
-        },
-    );
-    cases.case("htu without a path names the root", || {
-        let proof = proof()
-            .claim("htu", json!(format!("http://127.0.0.1:{port}")))
-            .build();
-        assert_allowed(s, main, &Request::get("/").dpop(&token, &proof));
-    });
-    cases.case("htu with an IPv6 host", || {
-        let proof = ProofBuilder::new(Key::Client1, "GET", "http://[::ABCD]:8080/api/private")
-            .access_token(&token);
-        let request = get_private(&token, &proof).header("host", "[::abcd]:8080");
-        assert_allowed(s, main, &request);
-    });
+    }
 
-    // htu: refused
-    cases.case("htu without the request's trailing slash", || {
-        let proof = proof().build();
-        assert_refused(
-            s,
-            main,
-            &Request::get("/api/private/").dpop(&token, &proof),
-            &Refusal::proof(HTU_MISMATCH),
-        );
-    });
-    cases.case("htu with a trailing slash the request lacks", || {
-        refused(
-            proof().claim(
-                "htu",
-                json!(format!("http://127.0.0.1:{port}/api/private/")),
-            ),
-            HTU_MISMATCH,
-        )
-    });
-    cases.case("htu https on a plain-text connection", || {
-        refused(
-            proof().claim("htu", json!(format!("https://127.0.0.1:{port}{PRIVATE}"))),
-            HTU_MISMATCH,
-        )
-    });
-    cases.case("htu naming another path", || {
-        refused(
-            proof().claim(
-                "htu",
-                json!(format!("http://127.0.0.1:{port}/api/messages")),
-            ),
-            HTU_MISMATCH,
-        )
-    });
-    cases.case("htu path case differs", || {
-        refused(
-            proof().claim("htu", json!(format!("http://127.0.0.1:{port}/API/private"))),
-            HTU_MISMATCH,
-        )
-    });
-    cases.case("htu naming another port", || {
-        refused(
-            proof().claim(
-                "htu",
-                json!(format!("http://127.0.0.1:{}{PRIVATE}", port ^ 1)),
-            ),
-            HTU_MISMATCH,
-        )
-    });
-    cases.case("htu naming another host", || {
-        let proof = ProofBuilder::new(Key::Client1, "GET", "http://other.example.test/api/private")
-            .access_token(&token);
-        let request = get_private(&token, &proof).header("host", "api.example.test");
-        assert_refused(s, main, &request, &Refusal::proof(HTU_MISMATCH));
-    });
-    cases.case("htu with a doubled slash the request lacks", || {
-        refused(
-            proof().claim(
-                "htu",
-                json!(format!("http://127.0.0.1:{port}//api/private")),
-            ),
-            HTU_MISMATCH,
-        )
-    });
-    cases.case("htu relative", || {
-        refused(proof().claim("htu", json!(PRIVATE)), HTU_MISMATCH)
-    });
-    cases.case("htu not a string", || {
-        refused(proof().claim("htu", json!(1)), HTU_MISMATCH)
-    });
+    /// Sends `proof` with the token: refused as `invalid_dpop_proof` with `description`.
+    fn refused(&self, proof: ProofBuilder, description: &str) {
+        let request = get_private(&self.token, &proof);
+        Target::main(&self.stack).refused(&request, &invalid_dpop_proof(description), description);
+    }
 
-    // ath
-    cases.case("ath of another token", || {
-        let other = s.token().bound_to(Key::Client1).sub("user_456").build();
-        refused(proof().access_token(&other), ATH_MISMATCH)
-    });
-    cases.case("ath of the token padded", || {
-        let ath = format!("{}=", testbed::keys::access_token_hash(&token));
-        refused(proof().claim("ath", json!(ath)), ATH_MISMATCH)
-    });
-
-    // replay
-    cases.case("the same proof twice", || {
-        let proof = proof().build();
-        let request = Request::get(PRIVATE).dpop(&token, &proof);
-        assert_allowed(s, main, &request);
-        assert_refused(s, main, &request, &Refusal::proof(REPLAYED));
-        assert_refused(s, main, &request, &Refusal::proof(REPLAYED));
-    });
-    cases.case("a new proof reusing an accepted jti", || {
-        let first = proof();
-        let jti = first.claims_map()["jti"].as_str().unwrap().to_string();
-        allowed(first);
-        refused(proof().jti(&jti), REPLAYED);
-    });
-    cases.case(
-        "a refused proof is not remembered: its jti stays usable",
-        || {
-            let jti = testbed::proof::random_jti();
-            refused(
-                proof().jti(&jti).claim("htm", json!("DELETE")),
-                HTM_MISMATCH,
-            );
-            refused(proof().jti(&jti).iat(unix_now() - 400), IAT_TOO_OLD);
-            allowed(proof().jti(&jti));
-            refused(proof().jti(&jti), REPLAYED);
-        },
-    );
-
-    // the DPoP header itself
-    cases.case("two proofs in one header value", || {
-        let (a, b) = (proof().build(), proof().build());
-        let request = Request::get(PRIVATE)
-            .header("Authorization", &format!("DPoP {token}"))
-            .header("DPoP", &format!("{a},{b}"));
-        assert_refused(s, main, &request, &Refusal::proof(MULTIPLE_PROOFS));
-        let spaced = Request::get(PRIVATE)
-            .header("Authorization", &format!("DPoP {token}"))
-            .header("DPoP", &format!("{a}, {b}"));
-        assert_refused(s, main, &spaced, &Refusal::proof(MULTIPLE_PROOFS));
-        // Neither proof was remembered.
-        assert_allowed(s, main, &Request::get(PRIVATE).dpop(&token, &a));
-    });
-    cases.case("two DPoP header lines", || {
-        let (a, b) = (proof().build(), proof().build());
-        let request = Request::get(PRIVATE).dpop(&token, &a).header("DPoP", &b);
-        assert_refused(s, main, &request, &Refusal::proof(MULTIPLE_PROOFS));
-        let same_twice = Request::get(PRIVATE).dpop(&token, &a).header("dpop", &a);
-        assert_refused(s, main, &same_twice, &Refusal::proof(MULTIPLE_PROOFS));
-    });
-    cases.case("no DPoP header", || {
-        let request = Request::get(PRIVATE).header("Authorization", &format!("DPoP {token}"));
-        assert_refused(s, main, &request, &Refusal::dpop_request(PROOF_MISSING));
-    });
-    cases.case("an empty DPoP header", || {
-        for value in ["", "   "] {
-            let request = Request::get(PRIVATE)
-                .header("Authorization", &format!("DPoP {token}"))
-                .header("DPoP", value);
-            assert_refused(s, main, &request, &Refusal::dpop_request(PROOF_MISSING));
-        }
-    });
-    cases.case("a proof that is not a JWS", || {
-        let request = Request::get(PRIVATE).dpop(&token, "not-a-proof");
-        assert_refused(s, main, &request, &Refusal::proof(UNDECODABLE));
-    });
-
-    cases.finish();
+    /// Sends `proof` with the token: it passes.
+    fn allowed(&self, proof: ProofBuilder) -> Echoed {
+        Target::main(&self.stack).allowed(&get_private(&self.token, &proof), "a valid proof")
+    }
 }
 
 #[test]
-fn proof_checks_with_every_algorithm_allowed() {
-    let stack = start();
-    let s = &stack;
-    let algs = &ALL_DPOP_ALGS[..];
-    let mut cases = Cases::new("proof checks, every algorithm allowed");
-    let send = |key: Key, proof: ProofBuilder| {
-        let token = bound_token(s, key);
-        let proof = proof.access_token(&token);
-        (token.clone(), get_private(&token, &proof))
-    };
-    let new_proof = |key: Key| ProofBuilder::new(key, "GET", &listener_url(s, MULTI, PRIVATE));
-    let refused = |key: Key, proof: ProofBuilder, description: &str| {
-        let (_, request) = send(key, proof);
-        assert_refused(s, MULTI, &request, &Refusal::proof_algs(description, algs));
-    };
+fn a_fresh_es256_proof_for_the_bound_token_passes() {
+    let t = Defaults::new();
+    let s: &Stack = &t.stack;
+    let main = MAIN_LISTENER;
+    let token = &t.token;
+    let proof = t.proof().build();
+    let echoed = Target::listener(s, main).allowed(
+        &Request::get(PRIVATE).dpop(token, &proof),
+        "a fresh ES256 proof for the bound token passes",
+    );
+    assert_eq!(echoed.header("x-auth-sub"), Some("user_123"));
+    assert_eq!(echoed.header("dpop"), Some(proof.as_str()));
+}
 
+#[test]
+fn the_dpop_scheme_name_is_case_insensitive() {
+    let t = Defaults::new();
+    let s: &Stack = &t.stack;
+    let main = MAIN_LISTENER;
+    let token = &t.token;
+    for scheme in ["dpop", "DPOP", "DpOp"] {
+        let request = Request::get(PRIVATE)
+            .header("Authorization", &format!("{scheme} {token}"))
+            .header("DPoP", &t.proof().build());
+        Target::listener(s, main).allowed(&request, "the DPoP scheme name is case-insensitive");
+    }
+}
+
+// typ
+#[test]
+fn typ_missing() {
+    let t = Defaults::new();
+    t.refused(t.proof().remove_header("typ"), BAD_TYP)
+}
+
+#[test]
+fn typ_jwt() {
+    let t = Defaults::new();
+    t.refused(t.proof().header("typ", json!("JWT")), BAD_TYP)
+}
+
+#[test]
+fn typ_compared_exactly_not_case_insensitively() {
+    let t = Defaults::new();
+    t.refused(t.proof().header("typ", json!("DPoP+JWT")), BAD_TYP)
+}
+
+#[test]
+fn typ_application_dpop_jwt() {
+    let t = Defaults::new();
+    t.refused(
+        t.proof().header("typ", json!("application/dpop+jwt")),
+        BAD_TYP,
+    )
+}
+
+#[test]
+fn typ_not_a_string_the_header_cannot_be_decoded() {
+    let t = Defaults::new();
+    t.refused(t.proof().header("typ", json!(1)), UNDECODABLE)
+}
+
+// alg
+#[test]
+fn es384_is_not_in_the_default_dpop_algorithms() {
+    let t = Defaults::new();
+    let s: &Stack = &t.stack;
+    let token = &t.token;
+    t.refused(
+        ProofBuilder::new(Key::Ec384, "GET", &s.gateway.url(PRIVATE)).access_token(token),
+        BAD_ALG,
+    )
+}
+
+#[test]
+fn rs256_is_not_in_the_default_dpop_algorithms() {
+    let t = Defaults::new();
+    let s: &Stack = &t.stack;
+    let token = &t.token;
+    t.refused(
+        ProofBuilder::new(Key::Rsa3072, "GET", &s.gateway.url(PRIVATE)).access_token(token),
+        BAD_ALG,
+    )
+}
+
+#[test]
+fn alg_none() {
+    let t = Defaults::new();
+    t.refused(
+        t.proof().alg("none").signer(Signer::Bytes(vec![0])),
+        BAD_ALG,
+    )
+}
+
+#[test]
+fn alg_hs256_keyed_with_the_public_key() {
+    let t = Defaults::new();
+    let secret = Key::Client1.public_pem().into_bytes();
+    t.refused(t.proof().alg("HS256").signer(Signer::Hmac(secret)), BAD_ALG)
+}
+
+#[test]
+fn alg_names_are_case_sensitive() {
+    let t = Defaults::new();
+    t.refused(t.proof().alg("es256"), BAD_ALG)
+}
+
+// jwk
+#[test]
+fn jwk_missing() {
+    let t = Defaults::new();
+    t.refused(t.proof().remove_header("jwk"), BAD_JWK)
+}
+
+#[test]
+fn jwk_with_the_private_member_d() {
+    let t = Defaults::new();
+    let mut jwk = Key::Client1.bare_public_jwk();
+    jwk["d"] = json!(testbed::b64url(&[7u8; 32]));
+    t.refused(t.proof().jwk(jwk), BAD_JWK)
+}
+
+#[test]
+fn jwk_of_type_okp_for_es256() {
+    let t = Defaults::new();
+    t.refused(t.proof().jwk(Key::Ed1.bare_public_jwk()), BAD_JWK)
+}
+
+#[test]
+fn jwk_of_type_rsa_for_es256() {
+    let t = Defaults::new();
+    t.refused(t.proof().jwk(Key::AttackerRsa.bare_public_jwk()), BAD_JWK)
+}
+
+#[test]
+fn jwk_on_p_384_for_es256() {
+    let t = Defaults::new();
+    t.refused(t.proof().jwk(Key::Ec384.bare_public_jwk()), BAD_JWK)
+}
+
+#[test]
+fn jwk_whose_own_alg_is_not_the_proofs() {
+    let t = Defaults::new();
+    let mut jwk = Key::Client1.bare_public_jwk();
+    jwk["alg"] = json!("ES384");
+    t.refused(t.proof().jwk(jwk), BAD_JWK)
+}
+
+#[test]
+fn jwk_point_not_on_the_curve() {
+    let t = Defaults::new();
+    let mut jwk = Key::Client1.bare_public_jwk();
+    jwk["y"] = Key::Client2.bare_public_jwk()["y"].clone();
+    t.refused(t.proof().jwk(jwk), BAD_JWK)
+}
+
+#[test]
+fn jwk_coordinate_one_byte_short() {
+    let t = Defaults::new();
+    let mut jwk = Key::Client1.bare_public_jwk();
+    let x = testbed::b64url_decode(jwk["x"].as_str().unwrap()).unwrap();
+    jwk["x"] = json!(testbed::b64url(&x[1..]));
+    t.refused(t.proof().jwk(jwk), BAD_JWK)
+}
+
+#[test]
+fn jwk_with_kid_and_use_sig_the_thumbprint_covers_the_key_only() {
+    let t = Defaults::new();
+    t.allowed(t.proof().jwk(Key::Client1.public_jwk()));
+}
+
+#[test]
+fn jwk_of_type_oct() {
+    let t = Defaults::new();
+    t.refused(
+        t.proof()
+            .jwk(json!({"kty": "oct", "k": testbed::b64url(b"0123456789abcdef0123456789abcdef")})),
+        BAD_JWK,
+    )
+}
+
+#[test]
+fn jwk_not_an_object_the_header_cannot_be_decoded() {
+    let t = Defaults::new();
+    t.refused(t.proof().jwk(json!("client-1")), UNDECODABLE)
+}
+
+// signature
+#[test]
+fn signed_by_another_key_than_its_jwk_forged() {
+    let t = Defaults::new();
+    t.refused(t.proof().signing_key(Key::Client2), BAD_SIGNATURE)
+}
+
+#[test]
+fn one_signature_bit_flipped() {
+    let t = Defaults::new();
+    let s: &Stack = &t.stack;
+    let main = MAIN_LISTENER;
+    let token = &t.token;
+    let forged = tamper::flip_signature_bit(&t.proof().build());
+    Target::listener(s, main).refused(
+        &Request::get(PRIVATE).dpop(token, &forged),
+        &invalid_dpop_proof(BAD_SIGNATURE),
+        "one signature bit flipped",
+    );
+}
+
+#[test]
+fn claims_changed_after_signing() {
+    let t = Defaults::new();
+    let s: &Stack = &t.stack;
+    let main = MAIN_LISTENER;
+    let token = &t.token;
+    let original = t.proof().build();
+    let altered = t.proof().jti("another-jti");
+    let claims = serde_json::Value::Object(altered.claims_map().clone());
+    let forged = tamper::replace_claims(&original, &claims);
+    Target::listener(s, main).refused(
+        &Request::get(PRIVATE).dpop(token, &forged),
+        &invalid_dpop_proof(BAD_SIGNATURE),
+        "claims changed after signing",
+    );
+}
+
+#[test]
+fn empty_signature_the_proof_cannot_be_decoded() {
+    let t = Defaults::new();
+    let s: &Stack = &t.stack;
+    let main = MAIN_LISTENER;
+    let token = &t.token;
+    let stripped = tamper::strip_signature(&t.proof().build());
+    Target::listener(s, main).refused(
+        &Request::get(PRIVATE).dpop(token, &stripped),
+        &invalid_dpop_proof(UNDECODABLE),
+        "empty signature: the proof cannot be decoded",
+    );
+}
+
+#[test]
+fn crit_header_the_proof_cannot_be_understood() {
+    let t = Defaults::new();
+    t.refused(
+        t.proof()
+            .header("crit", json!(["exp"]))
+            .header("exp", json!(1)),
+        UNDECODABLE,
+    )
+}
+
+#[test]
+fn each_missing_required_claim_is_named() {
+    let t = Defaults::new();
+    for claim in ["iat", "ath", "htm", "htu", "jti"] {
+        t.refused(
+            t.proof().remove_claim(claim),
+            &format!("Missing required claim: {claim}"),
+        );
+    }
+}
+
+#[test]
+fn iat_and_jti_missing() {
+    let t = Defaults::new();
+    t.refused(
+        t.proof().remove_claim("jti").remove_claim("iat"),
+        "Missing required claims: iat, jti",
+    )
+}
+
+#[test]
+fn htu_and_ath_missing_listed_in_the_contracts_order() {
+    let t = Defaults::new();
+    t.refused(
+        t.proof().remove_claim("htu").remove_claim("ath"),
+        "Missing required claims: ath, htu",
+    )
+}
+
+#[test]
+fn every_required_claim_missing() {
+    let t = Defaults::new();
+    t.refused(
+        t.proof().raw_claims("{}"),
+        "Missing required claims: iat, ath, htm, htu, jti",
+    )
+}
+
+// jti
+#[test]
+fn jti_empty() {
+    let t = Defaults::new();
+    t.refused(t.proof().jti(""), BAD_JTI);
+}
+
+#[test]
+fn jti_blank() {
+    let t = Defaults::new();
+    t.refused(t.proof().jti(" \t "), BAD_JTI);
+}
+
+#[test]
+fn jti_a_number() {
+    let t = Defaults::new();
+    t.refused(t.proof().claim("jti", json!(42)), BAD_JTI)
+}
+
+// iat: default window [now - 300, now + 30]
+#[test]
+fn iat_400_s_old() {
+    let t = Defaults::new();
+    t.refused(t.proof().iat(unix_now() - 400), IAT_TOO_OLD)
+}
+
+#[test]
+fn iat_60_s_in_the_future() {
+    let t = Defaults::new();
+    t.refused(t.proof().iat(unix_now() + 60), IAT_FROM_FUTURE)
+}
+
+#[test]
+fn iat_negative() {
+    let t = Defaults::new();
+    t.refused(t.proof().claim("iat", json!(-5)), IAT_TOO_OLD)
+}
+
+#[test]
+fn iat_240_s_old_is_inside_the_default_offset() {
+    let t = Defaults::new();
+    t.allowed(t.proof().iat(unix_now() - 240));
+}
+
+#[test]
+fn iat_20_s_ahead_is_inside_the_default_leeway() {
+    let t = Defaults::new();
+    t.allowed(t.proof().iat(unix_now() + 20));
+}
+
+#[test]
+fn iat_a_string() {
+    let t = Defaults::new();
+    t.refused(
+        t.proof().claim("iat", json!(unix_now().to_string())),
+        BAD_IAT,
+    )
+}
+
+// htm
+#[test]
+fn htm_post_on_a_get_request() {
+    let t = Defaults::new();
+    t.refused(t.proof().claim("htm", json!("POST")), HTM_MISMATCH)
+}
+
+#[test]
+fn htm_compared_case_insensitively() {
+    let t = Defaults::new();
+    t.allowed(t.proof().claim("htm", json!("get")));
+}
+
+#[test]
+fn htm_post_on_a_post_request() {
+    let t = Defaults::new();
+    let s: &Stack = &t.stack;
+    let main = MAIN_LISTENER;
+    let token = &t.token;
+    let proof = proof_for(s, main, Key::Client1, "post", PRIVATE, token).build();
+    Target::listener(s, main).allowed(
+        &Request::post(PRIVATE).dpop(token, &proof),
+        "htm post on a POST request",
+    );
+}
+
+#[test]
+fn htu_with_upper_case_scheme() {
+    let t = Defaults::new();
+    let port = t.port;
+    t.allowed(
+        t.proof()
+            .claim("htu", json!(format!("HTTP://127.0.0.1:{port}{PRIVATE}"))),
+    );
+}
+
+#[test]
+fn htu_with_upper_case_host() {
+    let t = Defaults::new();
+    let s: &Stack = &t.stack;
+    let main = MAIN_LISTENER;
+    let token = &t.token;
+    let proof = ProofBuilder::new(Key::Client1, "GET", "http://API.Example.TEST/api/private")
+        .access_token(token);
+    let request = get_private(token, &proof).header("host", "api.example.test");
+    Target::listener(s, main).allowed(&request, "htu with upper-case host");
+}
+
+#[test]
+fn request_host_in_upper_case_htu_in_lower_case() {
+    let t = Defaults::new();
+    let s: &Stack = &t.stack;
+    let main = MAIN_LISTENER;
+    let token = &t.token;
+    let proof = ProofBuilder::new(Key::Client1, "GET", "http://api.example.test/api/private")
+        .access_token(token);
+    let request = get_private(token, &proof).header("host", "API.EXAMPLE.TEST");
+    Target::listener(s, main).allowed(&request, "request host in upper case, htu in lower case");
+}
+
+#[test]
+fn htu_with_the_default_port() {
+    let t = Defaults::new();
+    let s: &Stack = &t.stack;
+    let main = MAIN_LISTENER;
+    let token = &t.token;
+    let proof = ProofBuilder::new(
+        Key::Client1,
+        "GET",
+        "http://api.example.test:80/api/private",
+    )
+    .access_token(token);
+    let request = get_private(token, &proof).header("host", "api.example.test");
+    Target::listener(s, main).allowed(&request, "htu with the default port");
+}
+
+#[test]
+fn request_authority_with_the_default_port_htu_without() {
+    let t = Defaults::new();
+    let s: &Stack = &t.stack;
+    let main = MAIN_LISTENER;
+    let token = &t.token;
+    let proof = ProofBuilder::new(Key::Client1, "GET", "http://api.example.test/api/private")
+        .access_token(token);
+    let request = get_private(token, &proof).header("host", "api.example.test:80");
+    Target::listener(s, main).allowed(
+        &request,
+        "request authority with the default port, htu without",
+    );
+}
+
+#[test]
+fn htu_with_dot_segments() {
+    let t = Defaults::new();
+    let port = t.port;
+    t.allowed(t.proof().claim(
+        "htu",
+        json!(format!("http://127.0.0.1:{port}/api/x/../private")),
+    ));
+    t.allowed(t.proof().claim(
+        "htu",
+        json!(format!("http://127.0.0.1:{port}/api/./private")),
+    ));
+}
+
+#[test]
+fn request_query_ignored() {
+    let t = Defaults::new();
+    let s: &Stack = &t.stack;
+    let main = MAIN_LISTENER;
+    let token = &t.token;
+    let proof = t.proof().build();
+    Target::listener(s, main).allowed(
+        &Request::get("/api/private?page=2").dpop(token, &proof),
+        "request query ignored",
+    );
+}
+
+#[test]
+fn htu_query_and_fragment_ignored() {
+    let t = Defaults::new();
+    let port = t.port;
+    t.allowed(t.proof().claim(
+        "htu",
+        json!(format!("http://127.0.0.1:{port}{PRIVATE}?page=2")),
+    ));
+    t.allowed(t.proof().claim(
+        "htu",
+        json!(format!("http://127.0.0.1:{port}{PRIVATE}#top")),
+    ));
+}
+
+#[test]
+fn percent_encoding_normalised_in_htu_and_in_the_request() {
+    let t = Defaults::new();
+    let s: &Stack = &t.stack;
+    let main = MAIN_LISTENER;
+    let token = &t.token;
+    let port = t.port;
+    t.allowed(t.proof().claim(
+        "htu",
+        json!(format!("http://127.0.0.1:{port}/api/%70rivate")),
+    ));
+    let plain = t.proof().build();
+    Target::listener(s, main).allowed(
+        &Request::get("/api/%70rivate").dpop(token, &plain),
+        "percent-encoding normalised in htu and in the request",
+    );
+    let upper = proof_for(s, main, Key::Client1, "GET", "/api/a%2Fb", token).build();
+    Target::listener(s, main).allowed(
+        &Request::get("/api/a%2fb").dpop(token, &upper),
+        "percent-encoding normalised in htu and in the request",
+    );
+}
+
+#[test]
+fn htu_without_a_path_names_the_root() {
+    let t = Defaults::new();
+    let s: &Stack = &t.stack;
+    let main = MAIN_LISTENER;
+    let token = &t.token;
+    let port = t.port;
+    let proof = t
+        .proof()
+        .claim("htu", json!(format!("http://127.0.0.1:{port}")))
+        .build();
+    Target::listener(s, main).allowed(
+        &Request::get("/").dpop(token, &proof),
+        "htu without a path names the root",
+    );
+}
+
+#[test]
+fn htu_with_an_ipv6_host() {
+    let t = Defaults::new();
+    let s: &Stack = &t.stack;
+    let main = MAIN_LISTENER;
+    let token = &t.token;
+    let proof = ProofBuilder::new(Key::Client1, "GET", "http://[::ABCD]:8080/api/private")
+        .access_token(token);
+    let request = get_private(token, &proof).header("host", "[::abcd]:8080");
+    Target::listener(s, main).allowed(&request, "htu with an IPv6 host");
+}
+
+// htu: refused
+#[test]
+fn htu_without_the_requests_trailing_slash() {
+    let t = Defaults::new();
+    let s: &Stack = &t.stack;
+    let main = MAIN_LISTENER;
+    let token = &t.token;
+    let proof = t.proof().build();
+    Target::listener(s, main).refused(
+        &Request::get("/api/private/").dpop(token, &proof),
+        &invalid_dpop_proof(HTU_MISMATCH),
+        "htu without the request's trailing slash",
+    );
+}
+
+#[test]
+fn htu_with_a_trailing_slash_the_request_lacks() {
+    let t = Defaults::new();
+    let port = t.port;
+    t.refused(
+        t.proof().claim(
+            "htu",
+            json!(format!("http://127.0.0.1:{port}/api/private/")),
+        ),
+        HTU_MISMATCH,
+    )
+}
+
+#[test]
+fn htu_https_on_a_plain_text_connection() {
+    let t = Defaults::new();
+    let port = t.port;
+    t.refused(
+        t.proof()
+            .claim("htu", json!(format!("https://127.0.0.1:{port}{PRIVATE}"))),
+        HTU_MISMATCH,
+    )
+}
+
+#[test]
+fn htu_naming_another_path() {
+    let t = Defaults::new();
+    let port = t.port;
+    t.refused(
+        t.proof().claim(
+            "htu",
+            json!(format!("http://127.0.0.1:{port}/api/messages")),
+        ),
+        HTU_MISMATCH,
+    )
+}
+
+#[test]
+fn htu_path_case_differs() {
+    let t = Defaults::new();
+    let port = t.port;
+    t.refused(
+        t.proof()
+            .claim("htu", json!(format!("http://127.0.0.1:{port}/API/private"))),
+        HTU_MISMATCH,
+    )
+}
+
+#[test]
+fn htu_naming_another_port() {
+    let t = Defaults::new();
+    let port = t.port;
+    t.refused(
+        t.proof().claim(
+            "htu",
+            json!(format!("http://127.0.0.1:{}{PRIVATE}", port ^ 1)),
+        ),
+        HTU_MISMATCH,
+    )
+}
+
+#[test]
+fn htu_naming_another_host() {
+    let t = Defaults::new();
+    let s: &Stack = &t.stack;
+    let main = MAIN_LISTENER;
+    let token = &t.token;
+    let proof = ProofBuilder::new(Key::Client1, "GET", "http://other.example.test/api/private")
+        .access_token(token);
+    let request = get_private(token, &proof).header("host", "api.example.test");
+    Target::listener(s, main).refused(
+        &request,
+        &invalid_dpop_proof(HTU_MISMATCH),
+        "htu naming another host",
+    );
+}
+
+#[test]
+fn htu_with_a_doubled_slash_the_request_lacks() {
+    let t = Defaults::new();
+    let port = t.port;
+    t.refused(
+        t.proof().claim(
+            "htu",
+            json!(format!("http://127.0.0.1:{port}//api/private")),
+        ),
+        HTU_MISMATCH,
+    )
+}
+
+#[test]
+fn htu_relative() {
+    let t = Defaults::new();
+    t.refused(t.proof().claim("htu", json!(PRIVATE)), HTU_MISMATCH)
+}
+
+#[test]
+fn htu_not_a_string() {
+    let t = Defaults::new();
+    t.refused(t.proof().claim("htu", json!(1)), HTU_MISMATCH)
+}
+
+// ath
+#[test]
+fn ath_of_another_token() {
+    let t = Defaults::new();
+    let s: &Stack = &t.stack;
+    let other = s.token().bound_to(Key::Client1).sub("user_456").build();
+    t.refused(t.proof().access_token(&other), ATH_MISMATCH)
+}
+
+#[test]
+fn ath_of_the_token_padded() {
+    let t = Defaults::new();
+    let token = &t.token;
+    let ath = format!("{}=", testbed::keys::access_token_hash(token));
+    t.refused(t.proof().claim("ath", json!(ath)), ATH_MISMATCH)
+}
+
+// replay
+#[test]
+fn the_same_proof_twice() {
+    let t = Defaults::new();
+    let s: &Stack = &t.stack;
+    let main = MAIN_LISTENER;
+    let token = &t.token;
+    let proof = t.proof().build();
+    let request = Request::get(PRIVATE).dpop(token, &proof);
+    Target::listener(s, main).allowed(&request, "the same proof twice");
+    Target::listener(s, main).refused(
+        &request,
+        &invalid_dpop_proof(REPLAYED),
+        "the same proof twice",
+    );
+    Target::listener(s, main).refused(
+        &request,
+        &invalid_dpop_proof(REPLAYED),
+        "the same proof twice",
+    );
+}
+
+#[test]
+fn a_new_proof_reusing_an_accepted_jti() {
+    let t = Defaults::new();
+    let first = t.proof();
+    let jti = first.claims_map()["jti"].as_str().unwrap().to_string();
+    t.allowed(first);
+    t.refused(t.proof().jti(&jti), REPLAYED);
+}
+
+#[test]
+fn a_refused_proof_is_not_remembered_its_jti_stays_usable() {
+    let t = Defaults::new();
+    let jti = testbed::proof::random_jti();
+    t.refused(
+        t.proof().jti(&jti).claim("htm", json!("DELETE")),
+        HTM_MISMATCH,
+    );
+    t.refused(t.proof().jti(&jti).iat(unix_now() - 400), IAT_TOO_OLD);
+    t.allowed(t.proof().jti(&jti));
+    t.refused(t.proof().jti(&jti), REPLAYED);
+}
+
+// the DPoP header itself
+#[test]
+fn two_proofs_in_one_header_value() {
+    let t = Defaults::new();
+    let s: &Stack = &t.stack;
+    let main = MAIN_LISTENER;
+    let token = &t.token;
+    let (a, b) = (t.proof().build(), t.proof().build());
+    let request = Request::get(PRIVATE)
+        .header("Authorization", &format!("DPoP {token}"))
+        .header("DPoP", &format!("{a},{b}"));
+    Target::listener(s, main).refused(
+        &request,
+        &invalid_dpop_proof(MULTIPLE_PROOFS),
+        "two proofs in one header value",
+    );
+    let spaced = Request::get(PRIVATE)
+        .header("Authorization", &format!("DPoP {token}"))
+        .header("DPoP", &format!("{a}, {b}"));
+    Target::listener(s, main).refused(
+        &spaced,
+        &invalid_dpop_proof(MULTIPLE_PROOFS),
+        "two proofs in one header value",
+    );
+    // Neither proof was remembered.
+    Target::listener(s, main).allowed(
+        &Request::get(PRIVATE).dpop(token, &a),
+        "two proofs in one header value",
+    );
+}
+
+#[test]
+fn two_dpop_header_lines() {
+    let t = Defaults::new();
+    let s: &Stack = &t.stack;
+    let main = MAIN_LISTENER;
+    let token = &t.token;
+    let (a, b) = (t.proof().build(), t.proof().build());
+    let request = Request::get(PRIVATE).dpop(token, &a).header("DPoP", &b);
+    Target::listener(s, main).refused(
+        &request,
+        &invalid_dpop_proof(MULTIPLE_PROOFS),
+        "two DPoP header lines",
+    );
+    let same_twice = Request::get(PRIVATE).dpop(token, &a).header("dpop", &a);
+    Target::listener(s, main).refused(
+        &same_twice,
+        &invalid_dpop_proof(MULTIPLE_PROOFS),
+        "two DPoP header lines",
+    );
+}
+
+#[test]
+fn no_dpop_header() {
+    let t = Defaults::new();
+    let s: &Stack = &t.stack;
+    let main = MAIN_LISTENER;
+    let token = &t.token;
+    let request = Request::get(PRIVATE).header("Authorization", &format!("DPoP {token}"));
+    Target::listener(s, main).refused(
+        &request,
+        &invalid_request().on_dpop().described(PROOF_MISSING),
+        "no DPoP header",
+    );
+}
+
+#[test]
+fn an_empty_dpop_header() {
+    let t = Defaults::new();
+    let s: &Stack = &t.stack;
+    let main = MAIN_LISTENER;
+    let token = &t.token;
+    for value in ["", "   "] {
+        let request = Request::get(PRIVATE)
+            .header("Authorization", &format!("DPoP {token}"))
+            .header("DPoP", value);
+        Target::listener(s, main).refused(
+            &request,
+            &invalid_request().on_dpop().described(PROOF_MISSING),
+            "an empty DPoP header",
+        );
+    }
+}
+
+#[test]
+fn a_proof_that_is_not_a_jws() {
+    let t = Defaults::new();
+    let s: &Stack = &t.stack;
+    let main = MAIN_LISTENER;
+    let token = &t.token;
+    let request = Request::get(PRIVATE).dpop(token, "not-a-proof");
+    Target::listener(s, main).refused(
+        &request,
+        &invalid_dpop_proof(UNDECODABLE),
+        "a proof that is not a JWS",
+    );
+}
+
+/// The `multi` listener: every DPoP algorithm, a 5 s leeway and a 60 s offset.
+struct EveryAlgorithm {
+    stack: StackGuard,
+}
+
+impl EveryAlgorithm {
+    fn new() -> EveryAlgorithm {
+        EveryAlgorithm {
+            stack: STACK.lock(start),
+        }
+    }
+
+    /// A token bound to `key` and the request carrying it with `proof`, made for it.
+    fn send(&self, key: Key, proof: ProofBuilder) -> (String, Request) {
+        let token = bound_token(&self.stack, key);
+        let proof = proof.access_token(&token);
+        let request = get_private(&token, &proof);
+        (token, request)
+    }
+
+    /// A valid proof by `key` for `GET /api/private` on `multi`, without `ath` yet.
+    fn new_proof(&self, key: Key) -> ProofBuilder {
+        ProofBuilder::new(key, "GET", &listener_url(&self.stack, MULTI, PRIVATE))
+    }
+
+    /// Sends `proof` with a token bound to `key`: refused as `invalid_dpop_proof`.
+    fn refused(&self, key: Key, proof: ProofBuilder, description: &str) {
+        let (_, request) = self.send(key, proof);
+        let expected = multi_offer().invalid_dpop_proof(description);
+        Target::listener(&self.stack, MULTI).refused(&request, &expected, description);
+    }
+}
+
+#[test]
+fn a_proof_in_each_allowed_algorithm_passes() {
+    let t = EveryAlgorithm::new();
     for (key, alg) in [
         (Key::Client1, "ES256"),
         (Key::Ec384, "ES384"),
@@ -569,111 +956,169 @@ fn proof_checks_with_every_algorithm_allowed() {
         (Key::Rsa3072, "PS256"),
         (Key::AttackerRsa, "PS256"),
     ] {
-        cases.case(&format!("{alg} proof by {key} passes"), || {
-            let (_, request) = send(key, new_proof(key).alg(alg));
-            assert_allowed(s, MULTI, &request);
-        });
+        let (_, request) = t.send(key, t.new_proof(key).alg(alg));
+        Target::listener(&t.stack, MULTI).allowed(&request, &format!("{alg} proof by {key}"));
     }
-    cases.case("RS384 is not a DPoP algorithm", || {
-        refused(Key::Rsa3072, new_proof(Key::Rsa3072).alg("RS384"), BAD_ALG)
-    });
-    cases.case("ES512 is not a DPoP algorithm", || {
-        refused(Key::Client1, new_proof(Key::Client1).alg("ES512"), BAD_ALG)
-    });
-    cases.case("RSA key under 2048 bits", || {
-        refused(Key::RsaSmall, new_proof(Key::RsaSmall), BAD_JWK)
-    });
-    cases.case("ES384 with a P-256 jwk", || {
-        refused(Key::Client1, new_proof(Key::Client1).alg("ES384"), BAD_JWK)
-    });
-    cases.case("EdDSA with an EC jwk", || {
-        refused(Key::Client1, new_proof(Key::Client1).alg("EdDSA"), BAD_JWK)
-    });
-    cases.case("RS256 with an OKP jwk", || {
-        refused(Key::Ed1, new_proof(Key::Ed1).alg("RS256"), BAD_JWK)
-    });
-    cases.case("PS256 with an EC jwk", || {
-        refused(Key::Ec384, new_proof(Key::Ec384).alg("PS256"), BAD_JWK)
-    });
-    cases.case("PS256 header over an RS256 signature", || {
-        let token = bound_token(s, Key::Rsa3072);
-        let proof = new_proof(Key::Rsa3072).alg("PS256").access_token(&token);
-        let forged = signed_as(&proof, Key::Rsa3072, "RS256");
-        let request = Request::get(PRIVATE).dpop(&token, &forged);
-        assert_refused(
-            s,
-            MULTI,
-            &request,
-            &Refusal::proof_algs(BAD_SIGNATURE, algs),
-        );
-    });
-    cases.case("RS256 header over a PS256 signature", || {
-        let token = bound_token(s, Key::Rsa3072);
-        let proof = new_proof(Key::Rsa3072).alg("RS256").access_token(&token);
-        let forged = signed_as(&proof, Key::Rsa3072, "PS256");
-        let request = Request::get(PRIVATE).dpop(&token, &forged);
-        assert_refused(
-            s,
-            MULTI,
-            &request,
-            &Refusal::proof_algs(BAD_SIGNATURE, algs),
-        );
-    });
-    cases.case("EdDSA proof signed by an EC key", || {
-        refused(
-            Key::Ed1,
-            new_proof(Key::Ed1).signing_key(Key::Client1),
-            BAD_SIGNATURE,
-        )
-    });
-    cases.case("ES384 signature with a bit flipped", || {
-        let token = bound_token(s, Key::Ec384);
-        let proof = tamper::flip_signature_bit(&new_proof(Key::Ec384).access_token(&token).build());
-        let request = Request::get(PRIVATE).dpop(&token, &proof);
-        assert_refused(
-            s,
-            MULTI,
-            &request,
-            &Refusal::proof_algs(BAD_SIGNATURE, algs),
-        );
-    });
+}
 
-    // iat: configured window [now - 60, now + 5]
-    cases.case("iat 45 s old is inside the configured offset", || {
-        let (_, request) = send(Key::Client1, new_proof(Key::Client1).iat(unix_now() - 45));
-        assert_allowed(s, MULTI, &request);
-    });
-    cases.case("iat 75 s old is outside the configured offset", || {
-        refused(
-            Key::Client1,
-            new_proof(Key::Client1).iat(unix_now() - 75),
-            IAT_TOO_OLD,
-        )
-    });
-    cases.case("iat 2 s ahead is inside the configured leeway", || {
-        let (_, request) = send(Key::Client1, new_proof(Key::Client1).iat(unix_now() + 2));
-        assert_allowed(s, MULTI, &request);
-    });
-    cases.case("iat 15 s ahead is outside the configured leeway", || {
-        refused(
-            Key::Client1,
-            new_proof(Key::Client1).iat(unix_now() + 15),
-            IAT_FROM_FUTURE,
-        )
-    });
-    cases.case(
-        "no credentials: the challenge lists every configured algorithm",
-        || {
-            let request = Request::get(PRIVATE);
-            let expected = Refusal::new(
-                401,
-                "invalid_request",
-                NO_AUTHORIZATION,
-                &plain_challenge(algs),
-            );
-            assert_refused(s, MULTI, &request, &expected);
-        },
+#[test]
+fn rs384_is_not_a_dpop_algorithm() {
+    let t = EveryAlgorithm::new();
+    t.refused(
+        Key::Rsa3072,
+        t.new_proof(Key::Rsa3072).alg("RS384"),
+        BAD_ALG,
+    )
+}
+
+#[test]
+fn es512_is_not_a_dpop_algorithm() {
+    let t = EveryAlgorithm::new();
+    t.refused(
+        Key::Client1,
+        t.new_proof(Key::Client1).alg("ES512"),
+        BAD_ALG,
+    )
+}
+
+#[test]
+fn rsa_key_under_2048_bits() {
+    let t = EveryAlgorithm::new();
+    t.refused(Key::RsaSmall, t.new_proof(Key::RsaSmall), BAD_JWK)
+}
+
+#[test]
+fn es384_with_a_p_256_jwk() {
+    let t = EveryAlgorithm::new();
+    t.refused(
+        Key::Client1,
+        t.new_proof(Key::Client1).alg("ES384"),
+        BAD_JWK,
+    )
+}
+
+#[test]
+fn eddsa_with_an_ec_jwk() {
+    let t = EveryAlgorithm::new();
+    t.refused(
+        Key::Client1,
+        t.new_proof(Key::Client1).alg("EdDSA"),
+        BAD_JWK,
+    )
+}
+
+#[test]
+fn rs256_with_an_okp_jwk() {
+    let t = EveryAlgorithm::new();
+    t.refused(Key::Ed1, t.new_proof(Key::Ed1).alg("RS256"), BAD_JWK)
+}
+
+#[test]
+fn ps256_with_an_ec_jwk() {
+    let t = EveryAlgorithm::new();
+    t.refused(Key::Ec384, t.new_proof(Key::Ec384).alg("PS256"), BAD_JWK)
+}
+
+#[test]
+fn ps256_header_over_an_rs256_signature() {
+    let t = EveryAlgorithm::new();
+    let s: &Stack = &t.stack;
+    let token = bound_token(s, Key::Rsa3072);
+    let proof = t.new_proof(Key::Rsa3072).alg("PS256").access_token(&token);
+    let forged = signed_as(&proof, Key::Rsa3072, "RS256");
+    let request = Request::get(PRIVATE).dpop(&token, &forged);
+    Target::listener(s, MULTI).refused(
+        &request,
+        &multi_offer().invalid_dpop_proof(BAD_SIGNATURE),
+        "PS256 header over an RS256 signature",
     );
+}
 
-    cases.finish();
+#[test]
+fn rs256_header_over_a_ps256_signature() {
+    let t = EveryAlgorithm::new();
+    let s: &Stack = &t.stack;
+    let token = bound_token(s, Key::Rsa3072);
+    let proof = t.new_proof(Key::Rsa3072).alg("RS256").access_token(&token);
+    let forged = signed_as(&proof, Key::Rsa3072, "PS256");
+    let request = Request::get(PRIVATE).dpop(&token, &forged);
+    Target::listener(s, MULTI).refused(
+        &request,
+        &multi_offer().invalid_dpop_proof(BAD_SIGNATURE),
+        "RS256 header over a PS256 signature",
+    );
+}
+
+#[test]
+fn eddsa_proof_signed_by_an_ec_key() {
+    let t = EveryAlgorithm::new();
+    t.refused(
+        Key::Ed1,
+        t.new_proof(Key::Ed1).signing_key(Key::Client1),
+        BAD_SIGNATURE,
+    )
+}
+
+#[test]
+fn es384_signature_with_a_bit_flipped() {
+    let t = EveryAlgorithm::new();
+    let s: &Stack = &t.stack;
+    let token = bound_token(s, Key::Ec384);
+    let proof = tamper::flip_signature_bit(&t.new_proof(Key::Ec384).access_token(&token).build());
+    let request = Request::get(PRIVATE).dpop(&token, &proof);
+    Target::listener(s, MULTI).refused(
+        &request,
+        &multi_offer().invalid_dpop_proof(BAD_SIGNATURE),
+        "ES384 signature with a bit flipped",
+    );
+}
+
+// iat: configured window [now - 60, now + 5]
+#[test]
+fn iat_45_s_old_is_inside_the_configured_offset() {
+    let t = EveryAlgorithm::new();
+    let s: &Stack = &t.stack;
+    let (_, request) = t.send(Key::Client1, t.new_proof(Key::Client1).iat(unix_now() - 45));
+    Target::listener(s, MULTI).allowed(&request, "iat 45 s old is inside the configured offset");
+}
+
+#[test]
+fn iat_75_s_old_is_outside_the_configured_offset() {
+    let t = EveryAlgorithm::new();
+    t.refused(
+        Key::Client1,
+        t.new_proof(Key::Client1).iat(unix_now() - 75),
+        IAT_TOO_OLD,
+    )
+}
+
+#[test]
+fn iat_2_s_ahead_is_inside_the_configured_leeway() {
+    let t = EveryAlgorithm::new();
+    let s: &Stack = &t.stack;
+    let (_, request) = t.send(Key::Client1, t.new_proof(Key::Client1).iat(unix_now() + 2));
+    Target::listener(s, MULTI).allowed(&request, "iat 2 s ahead is inside the configured leeway");
+}
+
+#[test]
+fn iat_15_s_ahead_is_outside_the_configured_leeway() {
+    let t = EveryAlgorithm::new();
+    t.refused(
+        Key::Client1,
+        t.new_proof(Key::Client1).iat(unix_now() + 15),
+        IAT_FROM_FUTURE,
+    )
+}
+
+#[test]
+fn no_credentials_the_challenge_lists_every_configured_algorithm() {
+    let t = EveryAlgorithm::new();
+    let s: &Stack = &t.stack;
+    let request = Request::get(PRIVATE);
+    let expected = multi_offer().no_credentials().described(NO_AUTHORIZATION);
+    Target::listener(s, MULTI).refused(
+        &request,
+        &expected,
+        "no credentials: the challenge lists every configured algorithm",
+    );
 }

@@ -93,7 +93,7 @@ fn rbac_matches_a_claim_and_the_access_log_shows_who_and_why() {
         "RBAC refuses another subject: {refused:?}"
     );
     let response = target.denied(&Request::get("/api/private"), "no token");
-    contract::no_credentials(&response, "no token");
+    contract::no_credentials().check(&response, "no token");
     target.allowed(&Request::get("/api/public"), "public");
 
     let log = eventually(Duration::from_secs(10), "four access log lines", || {

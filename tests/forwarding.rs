@@ -205,7 +205,7 @@ fn rules_apply_to_the_normalised_path() {
         "/api/public/../messages",
     ] {
         let response = target.denied(&Request::get(path), path);
-        contract::no_credentials(&response, path);
+        contract::no_credentials().check(&response, path);
     }
     for path in [
         "/api/public",
@@ -224,11 +224,8 @@ fn rules_apply_to_the_normalised_path() {
         &Request::get("/api/public/../messages").bearer(&token),
         "scoped route through dot segments",
     );
-    contract::insufficient_scope(
-        &response,
-        "read:messages",
-        "scoped route through dot segments",
-    );
+    contract::insufficient_scope("read:messages")
+        .check(&response, "scoped route through dot segments");
 }
 
 #[test]
@@ -270,7 +267,7 @@ fn cors_preflights_pass_unauthenticated_only_when_bypass_is_on() {
         ),
     ] {
         let response = target.denied(&request, case);
-        contract::no_credentials(&response, case);
+        contract::no_credentials().check(&response, case);
     }
     assert_eq!(
         contract::filter_stat_once(&stack.gateway, "cors_preflight", passing.len() as u64),
@@ -278,7 +275,7 @@ fn cors_preflights_pass_unauthenticated_only_when_bypass_is_on() {
     );
 
     let response = strict.denied(&preflight("/api/private"), "bypass off");
-    contract::no_credentials(&response, "bypass off");
+    contract::no_credentials().check(&response, "bypass off");
     strict.allowed(
         &preflight("/api/private").bearer(&stack.token().build()),
         "bypass off, with a token",

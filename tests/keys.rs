@@ -93,7 +93,7 @@ fn an_outage_before_the_first_fetch_is_503_and_recovers_without_restart() {
     let started = Instant::now();
     let responses = target.burst(&private(&token), 8);
     for (i, response) in responses.iter().enumerate() {
-        contract::unavailable(
+        contract::unavailable().check(
             response,
             &format!("concurrent request {i} during a hanging fetch"),
         );
@@ -117,7 +117,7 @@ fn an_outage_before_the_first_fetch_is_503_and_recovers_without_restart() {
         .issuer
         .wait_for_discovery_fetches(before + 1, Duration::from_secs(10)));
     let response = target.denied(&private(&token), "issuer answering 500");
-    contract::unavailable(&response, "issuer answering 500");
+    contract::unavailable().check(&response, "issuer answering 500");
 
     assert_eq!(
         stack.echo.requests(),
@@ -184,7 +184,7 @@ fn stale_keys_serve_while_refreshes_fail_until_max_stale() {
     // The cached set lacks this kid: a token problem, not an outage.
     let unknown = stack.token().kid("rsa-unknown").build();
     let response = target.denied(&private(&unknown), "unknown kid while the issuer is down");
-    contract::invalid_token(&response, "unknown kid while the issuer is down");
+    contract::invalid_token().check(&response, "unknown kid while the issuer is down");
 
     let mut n = 1;
     let response = eventually(Duration::from_secs(10), "stale keys to expire", || {
@@ -199,7 +199,7 @@ fn stale_keys_serve_while_refreshes_fail_until_max_stale() {
         (response.status == 503).then_some(response)
     });
     let expired_after = down.elapsed();
-    contract::unavailable(&response, "stale keys expired");
+    contract::unavailable().check(&response, "stale keys expired");
     assert!(
         expired_after >= Duration::from_secs(2) && expired_after <= Duration::from_secs(8),
         "ttl 1 s + max stale 4 s, but keys stopped serving {expired_after:?} after the outage began"
@@ -226,7 +226,7 @@ fn a_token_seen_before_stops_passing_once_its_keys_are_past_max_stale() {
     // Keys serve at most ttl 1 s + max stale 4 s after the last good fetch.
     thread::sleep(Duration::from_secs(6));
     let response = target.denied(&token, "same token, keys past max stale");
-    contract::unavailable(&response, "same token, keys past max stale");
+    contract::unavailable().check(&response, "same token, keys past max stale");
 }
 
 /// An issuer of `domain` whose documents are broken by `breakage`.
@@ -324,7 +324,7 @@ fn unusable_discovery_or_jwks_documents_are_503_until_fixed() {
     target.allowed(&private(&tokens[0]), "control issuer");
     for ((case, _), token) in issuers.iter().zip(&tokens).skip(1) {
         let response = target.denied(&private(token), case);
-        contract::unavailable(&response, case);
+        contract::unavailable().check(&response, case);
     }
 
     for (_, issuer) in &issuers {
@@ -376,7 +376,7 @@ fn a_key_set_without_usable_keys_refuses_tokens_with_401() {
         let target = Target::main(&stack);
         let token = stack.token().build();
         let response = target.denied(&private(&token), case);
-        contract::invalid_token(&response, case);
+        contract::invalid_token().check(&response, case);
 
         stack.issuer.publish(&[Key::Rsa1]);
         until_status(
@@ -431,7 +431,7 @@ fn cache_control_max_age_shortens_the_key_lifetime() {
         Duration::from_secs(6),
         "the replaced key to stop working",
     );
-    contract::invalid_token(&response, "kid now names another key");
+    contract::invalid_token().check(&response, "kid now names another key");
     let under_old_kid = stack.token().key(Key::Rsa2).kid(Key::Rsa1.kid()).build();
     target.allowed(&private(&under_old_kid), "new key under the old kid");
 
@@ -443,7 +443,7 @@ fn cache_control_max_age_shortens_the_key_lifetime() {
         Duration::from_secs(6),
         "the removed kid to stop working",
     );
-    contract::invalid_token(&response, "kid removed from the JWKS");
+    contract::invalid_token().check(&response, "kid removed from the JWKS");
     // Found by the refresh alone: the unknown-kid refetch is rate-limited for 30 s.
     target.allowed(
         &private(&stack.token().key(Key::Rsa2).build()),
@@ -480,7 +480,7 @@ fn a_new_kid_is_picked_up_by_one_rate_limited_refetch() {
     assert_eq!(filter_stat(&stack.gateway, "jwks_keys"), 5);
 
     let response = target.denied(&private(&new), "kid not published yet");
-    contract::invalid_token(&response, "kid not published yet");
+    contract::invalid_token().check(&response, "kid not published yet");
     assert_eq!(
         stack.issuer.jwks_fetches(),
         fetches + 1,
@@ -489,7 +489,7 @@ fn a_new_kid_is_picked_up_by_one_rate_limited_refetch() {
     for i in 0..3 {
         let case = format!("kid still unknown, attempt {i}");
         let response = target.denied(&private(&new), &case);
-        contract::invalid_token(&response, &case);
+        contract::invalid_token().check(&response, &case);
     }
     assert_eq!(
         stack.issuer.jwks_fetches(),
@@ -514,10 +514,10 @@ fn a_new_kid_is_picked_up_by_one_rate_limited_refetch() {
     thread::sleep(Duration::from_millis(1100));
     let stranger = stack.token().kid("rsa-unknown").build();
     let response = target.denied(&private(&stranger), "unknown kid");
-    contract::invalid_token(&response, "unknown kid");
+    contract::invalid_token().check(&response, "unknown kid");
     assert_eq!(stack.issuer.jwks_fetches(), fetches + 3);
     let response = target.denied(&private(&old), "removed kid after the refresh");
-    contract::invalid_token(&response, "removed kid after the refresh");
+    contract::invalid_token().check(&response, "removed kid after the refresh");
     target.allowed(&private(&new), "new kid after the refresh");
     assert_eq!(stack.issuer.jwks_fetches(), fetches + 3);
     assert_eq!(filter_stat(&stack.gateway, "jwks_fetch.failure"), 0);

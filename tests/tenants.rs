@@ -67,7 +67,7 @@ fn each_tenant_passes_only_on_its_routes() {
         ("/tenant-b/orders", &a, "a on b"),
     ] {
         let response = target.denied(&Request::get(path).bearer(token), case);
-        let description = contract::invalid_token(&response, case);
+        let description = contract::invalid_token().check(&response, case);
         assert_eq!(
             description, "Token issuer is not accepted on this route",
             "{case}"

@@ -526,7 +526,7 @@ fn several_proofs_are_refused() {
     assert_eq!(deny(&mut gate, &same_twice), invalid_proof(MULTIPLE_PROOFS));
 }
 
-// ---- DPoP: the order of issue 3 ----
+// ---- DPoP: the order of the checks ----
 
 #[test]
 fn undecodable_proof_fails_before_the_token() {

@@ -271,6 +271,8 @@ impl std::error::Error for StartFailure {}
 /// A running Envoy; killed (and its work directory removed) when dropped.
 pub struct Envoy {
     child: Child,
+    /// Kills Envoy if this process ends without dropping it ([`spawn_reaper`]).
+    reaper: Option<Child>,
     dir: PathBuf,
     log_path: PathBuf,
     admin_port: u16,
@@ -321,8 +323,10 @@ impl Envoy {
         let child = command
             .spawn()
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", options.binary.display())))?;
+        let reaper = spawn_reaper(child.id(), &dir);
         Ok(Envoy {
             child,
+            reaper,
             dir,
             log_path,
             admin_port: 0,
@@ -508,7 +512,34 @@ impl Envoy {
             let _ = self.child.kill();
             self.exit = self.child.wait().ok();
         }
+        if let Some(mut reaper) = self.reaper.take() {
+            let _ = reaper.kill();
+            let _ = reaper.wait();
+        }
     }
+}
+
+/// A shell that polls, five times a second, whether this process and Envoy both still run,
+/// and once this process is gone kills Envoy and removes its directory. A test file that
+/// shares one gateway between its tests keeps it in a `static`, which is never dropped:
+/// without this, that Envoy would outlive the test run. None if no shell could start (the
+/// gateway then only goes when dropped).
+fn spawn_reaper(envoy: u32, dir: &Path) -> Option<Child> {
+    const WATCH: &str = "while kill -0 \"$1\" 2>/dev/null && kill -0 \"$2\" 2>/dev/null; do \
+        sleep 0.2; done; if ! kill -0 \"$1\" 2>/dev/null; then kill \"$2\" 2>/dev/null; \
+        rm -rf \"$3\"; fi";
+    Command::new("sh")
+        .arg("-c")
+        .arg(WATCH)
+        .arg("envoy-reaper")
+        .arg(std::process::id().to_string())
+        .arg(envoy.to_string())
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()
 }
 
 impl Drop for Envoy {

@@ -253,6 +253,15 @@ pub struct Gateway {
 }
 
 impl Gateway {
+    /// The last [`LOG_TAIL_LINES`] lines of Envoy's log on stderr, for a failing test.
+    pub fn print_log_tail(&self) {
+        eprintln!(
+            "---- last {LOG_TAIL_LINES} lines of Envoy's log ({}) ----\n{}\n---- end of Envoy's log ----",
+            self.envoy.log_path().display(),
+            self.envoy.log_tail(LOG_TAIL_LINES)
+        );
+    }
+
     /// Starts Envoy and waits until every listener answers; panics with Envoy's log if it
     /// does not come up.
     pub fn start(options: GatewayOptions) -> Gateway {
@@ -369,11 +378,7 @@ impl Gateway {
 impl Drop for Gateway {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!(
-                "---- last {LOG_TAIL_LINES} lines of Envoy's log ({}) ----\n{}\n---- end of Envoy's log ----",
-                self.envoy.log_path().display(),
-                self.envoy.log_tail(LOG_TAIL_LINES)
-            );
+            self.print_log_tail();
         }
     }
 }
@@ -423,5 +428,47 @@ impl Stack {
 
     pub fn send(&self, request: &Request) -> Response {
         self.gateway.send(request)
+    }
+}
+
+/// One stack for every test of a file, started by the first test that asks and handed to
+/// one test at a time: each test is its own `#[test]`, runnable alone by name, without
+/// paying for an Envoy of its own. The stack is never dropped (it lives in a `static`);
+/// Envoy's reaper stops it when the test process ends.
+pub struct SharedStack(std::sync::OnceLock<std::sync::Mutex<Stack>>);
+
+impl SharedStack {
+    pub const fn new() -> SharedStack {
+        SharedStack(std::sync::OnceLock::new())
+    }
+
+    /// The stack, started with `start` if no test has yet; held until the guard goes.
+    pub fn lock(&'static self, start: impl FnOnce() -> Stack) -> StackGuard {
+        let stack = self.0.get_or_init(|| std::sync::Mutex::new(start()));
+        // A test that failed while holding the stack left it as it was: go on with it.
+        StackGuard(
+            stack
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+}
+
+/// A test's hold on a [`SharedStack`]; when the test fails, prints the tail of Envoy's log
+/// (the shared gateway is never dropped, so it cannot).
+pub struct StackGuard(std::sync::MutexGuard<'static, Stack>);
+
+impl std::ops::Deref for StackGuard {
+    type Target = Stack;
+    fn deref(&self) -> &Stack {
+        &self.0
+    }
+}
+
+impl Drop for StackGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.gateway.print_log_tail();
+        }
     }
 }
