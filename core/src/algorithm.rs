@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::config_error::ConfigError;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Algorithm {
     RS256,
@@ -76,6 +78,53 @@ impl fmt::Display for Algorithm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// A configured list of algorithm names (`field`), each one of `allowed`; `default` when
+/// the field is absent. `none` and HMAC get their own explanation.
+pub fn parse_list(
+    names: Option<Vec<String>>,
+    field: &str,
+    allowed: &[Algorithm],
+    default: &[Algorithm],
+) -> Result<Vec<Algorithm>, ConfigError> {
+    let Some(names) = names else {
+        return Ok(default.to_vec());
+    };
+    if names.is_empty() {
+        return Err(ConfigError::new(field, "must not be empty"));
+    }
+    let allowed_names = allowed
+        .iter()
+        .map(|a| a.name())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut out: Vec<Algorithm> = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let at = format!("{field}[{i}]");
+        let upper = name.to_ascii_uppercase();
+        let alg = match Algorithm::from_name(name) {
+            Some(alg) if allowed.contains(&alg) => alg,
+            Some(_) => {
+                return Err(ConfigError::new(at, format!("{name:?} is not allowed here; use one of {allowed_names}")))
+            }
+            None if upper == "NONE" => {
+                return Err(ConfigError::new(at, "\"none\" is never allowed: it means an unsigned token"))
+            }
+            None if upper.starts_with("HS") => {
+                return Err(ConfigError::new(
+                    at,
+                    format!("{name:?} is a symmetric algorithm and is never allowed; use one of {allowed_names}"),
+                ))
+            }
+            None => return Err(ConfigError::new(at, format!("unknown algorithm {name:?}; use one of {allowed_names}"))),
+        };
+        if out.contains(&alg) {
+            return Err(ConfigError::new(at, format!("repeats {name:?}")));
+        }
+        out.push(alg);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -4,10 +4,11 @@
 //! applies the [`Decision`]; `NeedKeys` means "fetch these keys, then ask again".
 
 use crate::access_token::{self, Rejected, VerifiedToken};
-use crate::config::{Config, KeySource};
+use crate::config::Config;
 use crate::dpop::{self, ForwardedHeaders, ProofError, ProofTarget};
 use crate::extract::{self, Credentials, DpopHeader};
 use crate::jwks_cache::{CachePolicy, FetchReason, KeyCache, Lookup};
+use crate::key_source::KeySource;
 use crate::nonce::{NonceCheck, Nonces};
 use crate::proof_keys::ProofKeys;
 use crate::rejection::{Denial, Scheme};

@@ -6,37 +6,67 @@
 //! typed deserialisation that refuses unknown fields, then validation. Every error names the
 //! field with its position, e.g. `configuration field "rules[2].match.path": must start with "/"`.
 //! Nothing is defaulted silently except the documented defaults.
+//!
+//! Each section is parsed and checked by the module that owns it (`key_source`, `rules`,
+//! `forward`, `dpop_settings`, `nonce`, `rejection`'s realm, `algorithm` lists); this module
+//! holds the document's shape, composes the sections, and checks the token settings
+//! (audiences, algorithms, clock skew, scope claims) and the key-fetch timings itself.
 
-use crate::algorithm::Algorithm;
-use crate::b64;
-use crate::forward::{self, ClaimHeader, FilterState, Forward, ForwardError};
+use crate::algorithm::{self, Algorithm};
+pub use crate::config_error::ConfigError;
+use crate::config_error::{bounded, check_text, Bounds};
+use crate::dpop_settings::{DpopConfig, RawDpop, ReplayScope};
+use crate::forward::{self, FilterState, Forward, RawFilterState, RawForward};
 use crate::json;
-use crate::jwk::{self, JwkSet};
-use crate::rejection::ChallengeConfig;
-use crate::rules::{self, Accepts, PathMatch, Require, Rule, RuleSet};
-use crate::url::{HttpUrl, UrlError};
+use crate::key_source::{self, upstream_for, IssuerConfig, KeySource, KeySources, RawKeySources};
+use crate::nonce::RawNonce;
+use crate::rejection::{self, ChallengeConfig};
+use crate::rules::{self, RawRule, RuleSet};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-use std::fmt;
 
 /// Larger configurations are refused before parsing (an inline JWKS included).
 pub const MAX_CONFIG_LEN: usize = 256 * 1024;
 
-const MAX_DOMAINS: usize = 32;
+/// Most audiences accepted.
 const MAX_AUDIENCES: usize = 32;
-const MAX_UPSTREAMS: usize = 32;
-const MAX_RULES: usize = 512;
-const MAX_SCOPES_PER_RULE: usize = 32;
-const MAX_METHODS_PER_RULE: usize = 16;
+/// Most claims scopes are read from.
 const MAX_SCOPE_CLAIMS: usize = 8;
-const MAX_CLAIM_HEADERS: usize = 32;
-const MAX_STRING_LEN: usize = 1024;
-const MAX_REALM_LEN: usize = 128;
-const MAX_NONCE_SECRET_LEN: usize = 1024;
 
-/// An HMAC key shorter than the hash output weakens the nonce MAC (RFC 2104 §3).
-pub const MIN_NONCE_SECRET_LEN: usize = 32;
+// Defaults and bounds of the settings this module reads itself.
+/// Seconds of clock difference tolerated on `exp`, `nbf` and `iat`.
+const CLOCK_SKEW: Bounds = Bounds {
+    default: 60,
+    min: 0,
+    max: 3600,
+};
+/// Seconds fetched keys are used before they are refreshed.
+const JWKS_CACHE_TTL: Bounds = Bounds {
+    default: 600,
+    min: 1,
+    max: 7 * 86400,
+};
+/// Shortest time between two fetches of one key source.
+const JWKS_MIN_REFRESH_INTERVAL: Bounds = Bounds {
+    default: 30,
+    min: 1,
+    max: 86400,
+};
+/// Seconds expired keys are still used while the issuer cannot be reached.
+const JWKS_MAX_STALE: Bounds = Bounds {
+    default: 86400,
+    min: 0,
+    max: 30 * 86400,
+};
+/// Milliseconds one key-fetch callout may take.
+const HTTP_TIMEOUT_MS: Bounds = Bounds {
+    default: 5000,
+    min: 1,
+    max: 60_000,
+};
+/// The token algorithms accepted unless configured.
+const DEFAULT_ALGORITHMS: [Algorithm; 1] = [Algorithm::RS256];
 
 /// The configuration as the filter uses it.
 #[derive(Debug)]
@@ -64,69 +94,6 @@ pub struct Config {
     pub dpop: DpopConfig,
     /// Claims and the outcome written to the host's filter state (Envoy only).
     pub filter_state: Option<FilterState>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IssuerConfig {
-    /// `https://<domain>/`.
-    pub issuer: String,
-    /// The normalised domain: lower-case host, and `:port` if one was given.
-    pub domain: String,
-    pub key_source: usize,
-}
-
-#[derive(Debug)]
-pub enum KeySource {
-    /// `url` is the issuer's discovery document; its `jwks_uri` names the keys.
-    Discovery { url: HttpUrl, upstream: String },
-    /// The configured `jwks_uri`, shared by every issuer.
-    JwksUri { url: HttpUrl, upstream: String },
-    /// The configured `jwks`: no network at all.
-    Inline(JwkSet),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DpopConfig {
-    pub enabled: bool,
-    pub required: bool,
-    /// Seconds a proof's `iat` may lie in the future.
-    pub iat_leeway: u64,
-    /// Seconds a proof's `iat` may lie in the past.
-    pub iat_offset: u64,
-    pub algorithms: Vec<Algorithm>,
-    pub replay_check: bool,
-    pub replay_scope: ReplayScope,
-    pub nonce: Option<NonceConfig>,
-    pub trust_forwarded_headers: bool,
-}
-
-/// Where proofs already seen are remembered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ReplayScope {
-    /// In the host's shared data: a proof is accepted once by all workers of the gateway.
-    /// A host without shared data cannot give this, and refuses the configuration.
-    Shared,
-    /// In each worker's memory: a proof can be accepted once per worker. For hosts without
-    /// shared data, chosen knowingly.
-    Worker,
-}
-
-#[derive(Clone, PartialEq, Eq)]
-pub struct NonceConfig {
-    pub secret: Vec<u8>,
-    /// Seconds.
-    pub lifetime: u64,
-}
-
-/// The secret must never reach a log line through `{:?}`.
-impl fmt::Debug for NonceConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NonceConfig")
-            .field("secret", &format_args!("<{} bytes>", self.secret.len()))
-            .field("lifetime", &self.lifetime)
-            .finish()
-    }
 }
 
 impl Config {
@@ -175,46 +142,6 @@ impl Config {
     }
 }
 
-fn upstream_for<'a>(
-    upstreams: &'a BTreeMap<String, String>,
-    default: Option<&'a str>,
-    host: &str,
-) -> Option<&'a str> {
-    upstreams
-        .get(&host.to_ascii_lowercase())
-        .map(String::as_str)
-        .or(default)
-}
-
-/// A refused configuration: which field, and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// Dotted path with indexes, e.g. `rules[2].match.path`; empty for the document itself.
-    pub field: String,
-    pub problem: String,
-}
-
-impl ConfigError {
-    fn new(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
-        ConfigError {
-            field: field.into(),
-            problem: problem.into(),
-        }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.field.is_empty() {
-            write!(f, "configuration: {}", self.problem)
-        } else {
-            write!(f, "configuration field {:?}: {}", self.field, self.problem)
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
 // ---- the JSON shape ----
 
 #[derive(Deserialize)]
@@ -248,53 +175,6 @@ struct RawConfig {
     dpop_nonce: Option<RawNonce>,
     trust_forwarded_headers: Option<bool>,
     filter_state: Option<RawFilterState>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFilterState {
-    claims: Option<Vec<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRule {
-    #[serde(rename = "match")]
-    matcher: RawMatch,
-    require: Option<RawRequire>,
-    scopes: Option<Value>,
-    issuers: Option<Vec<String>>,
-    audiences: Option<Vec<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMatch {
-    path: Option<String>,
-    prefix: Option<String>,
-    methods: Option<Vec<String>>,
-}
-
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-enum RawRequire {
-    Token,
-    None,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawForward {
-    claim_headers: Option<BTreeMap<String, String>>,
-    claims_header: Option<String>,
-    strip_authorization: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawNonce {
-    secret: String,
-    lifetime_seconds: Option<u64>,
 }
 
 // ---- parsing ----
@@ -352,282 +232,89 @@ fn shape_error(path: &str, message: &str) -> ConfigError {
 }
 
 fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
-    let domains = domains(raw.domain, raw.domains)?;
+    let domains = key_source::domains(raw.domain, raw.domains)?;
     let audiences = audiences(raw.audience)?;
-    let algorithms = algorithm_list(
+    let algorithms = algorithm::parse_list(
         raw.algorithms,
         "algorithms",
         &Algorithm::ALL,
-        &[Algorithm::RS256],
+        &DEFAULT_ALGORITHMS,
     )?;
 
-    let upstream = match raw.upstream {
-        Some(u) => Some(upstream_name(&u).map_err(|p| ConfigError::new("upstream", p))?),
-        None => None,
-    };
-    let upstreams = upstream_map(raw.upstreams.unwrap_or_default())?;
+    let KeySources {
+        issuers,
+        sources: key_sources,
+        upstream,
+        upstreams,
+    } = KeySources::from_config(
+        domains,
+        RawKeySources {
+            upstream: raw.upstream,
+            upstreams: raw.upstreams,
+            jwks_uri: raw.jwks_uri,
+            jwks: raw.jwks,
+        },
+        &algorithms,
+    )?;
 
-    let resolve = |url: &HttpUrl| -> Result<String, ConfigError> {
-        upstream_for(&upstreams, upstream.as_deref(), &url.host).map(str::to_owned).ok_or_else(|| {
-            ConfigError::new(
-                "upstream",
-                format!(
-                    "is required to fetch {url} (or give \"upstreams\" an entry for {:?}, or give \"jwks\")",
-                    url.host
-                ),
-            )
-        })
-    };
-    // One shared source (inline keys or a direct `jwks_uri`), or discovery per issuer.
-    let shared = match (raw.jwks, raw.jwks_uri) {
-        (Some(_), Some(_)) => {
-            return Err(ConfigError::new(
-                "jwks_uri",
-                "cannot be combined with \"jwks\"",
-            ))
-        }
-        (Some(jwks), None) => Some(KeySource::Inline(inline_jwks(jwks, &algorithms)?)),
-        // http is accepted for a local issuer: the fetch goes through a configured upstream,
-        // and Envoy's cluster, not the URL, decides the transport.
-        (None, Some(uri)) => {
-            let url =
-                HttpUrl::parse(&uri).map_err(|e| ConfigError::new("jwks_uri", url_problem(e)))?;
-            let upstream = resolve(&url)?;
-            Some(KeySource::JwksUri { url, upstream })
-        }
-        (None, None) => None,
-    };
-    let mut issuers: Vec<IssuerConfig> = Vec::with_capacity(domains.len());
-    let mut key_sources: Vec<KeySource> = Vec::with_capacity(domains.len());
-    if let Some(source) = shared {
-        key_sources.push(source);
-    }
-    for (domain, url) in domains {
-        let key_source = if key_sources.is_empty()
-            || matches!(key_sources.first(), Some(KeySource::Discovery { .. }))
-        {
-            let discovery = HttpUrl {
-                path: "/.well-known/openid-configuration".to_owned(),
-                query: None,
-                ..url
-            };
-            let upstream = resolve(&discovery)?;
-            key_sources.push(KeySource::Discovery {
-                url: discovery,
-                upstream,
-            });
-            key_sources.len() - 1
-        } else {
-            0
-        };
-        issuers.push(IssuerConfig {
-            issuer: format!("https://{domain}/"),
-            domain,
-            key_source,
-        });
-    }
+    let dpop = DpopConfig::from_config(RawDpop {
+        enabled: raw.dpop_enabled,
+        required: raw.dpop_required,
+        iat_leeway: raw.dpop_iat_leeway,
+        iat_offset: raw.dpop_iat_offset,
+        algorithms: raw.dpop_algorithms,
+        replay_check: raw.dpop_replay_check,
+        replay_scope: raw.dpop_replay_scope,
+        nonce: raw.dpop_nonce,
+        trust_forwarded_headers: raw.trust_forwarded_headers,
+    })?;
 
-    let dpop_enabled = raw.dpop_enabled.unwrap_or(true);
-    let dpop_required = raw.dpop_required.unwrap_or(false);
-    if dpop_required && !dpop_enabled {
-        return Err(ConfigError::new(
-            "dpop_required",
-            "requires \"dpop_enabled\": true",
-        ));
-    }
-    let nonce = match raw.dpop_nonce {
-        None => None,
-        Some(_) if !dpop_enabled => {
-            return Err(ConfigError::new(
-                "dpop_nonce",
-                "requires \"dpop_enabled\": true",
-            ))
-        }
-        Some(n) => Some(nonce_config(n)?),
-    };
-    let dpop = DpopConfig {
-        enabled: dpop_enabled,
-        required: dpop_required,
-        iat_leeway: bounded("dpop_iat_leeway", raw.dpop_iat_leeway, 30, 0, 3600)?,
-        iat_offset: bounded("dpop_iat_offset", raw.dpop_iat_offset, 300, 1, 3600)?,
-        algorithms: algorithm_list(
-            raw.dpop_algorithms,
-            "dpop_algorithms",
-            &[
-                Algorithm::ES256,
-                Algorithm::ES384,
-                Algorithm::EdDSA,
-                Algorithm::RS256,
-                Algorithm::PS256,
-            ],
-            &[Algorithm::ES256],
-        )?,
-        replay_check: raw.dpop_replay_check.unwrap_or(true),
-        replay_scope: raw.dpop_replay_scope.unwrap_or(ReplayScope::Shared),
-        nonce,
-        trust_forwarded_headers: raw.trust_forwarded_headers.unwrap_or(false),
-    };
-
-    let rules = rule_set(raw.rules.unwrap_or_default(), &issuers, &audiences)?;
-    let filter_state = match raw.filter_state {
-        None => None,
-        Some(raw) => {
-            let claims = raw.claims.unwrap_or_default();
-            if claims.len() > MAX_CLAIM_HEADERS {
-                return Err(ConfigError::new(
-                    "filter_state.claims",
-                    format!("must not list more than {MAX_CLAIM_HEADERS} claims"),
-                ));
-            }
-            Some(
-                FilterState::new(claims)
-                    .map_err(|e| ConfigError::new("filter_state.claims", e.to_string()))?,
-            )
-        }
-    };
+    let domains_and_issuers: Vec<(String, String)> = issuers
+        .iter()
+        .map(|i| (i.domain.clone(), i.issuer.clone()))
+        .collect();
+    let rules = rules::from_config(
+        raw.rules.unwrap_or_default(),
+        &domains_and_issuers,
+        &audiences,
+    )?;
+    let filter_state = raw
+        .filter_state
+        .map(forward::filter_state_from_config)
+        .transpose()?;
     Ok(Config {
         issuers,
         key_sources,
         audiences,
         algorithms,
-        clock_skew: bounded("clock_skew_seconds", raw.clock_skew_seconds, 60, 0, 3600)?,
-        realm: realm(raw.realm)?,
+        clock_skew: bounded("clock_skew_seconds", raw.clock_skew_seconds, CLOCK_SKEW)?,
+        realm: rejection::realm_from_config(raw.realm)?,
         scope_claims: scope_claims(raw.scope_claims)?,
-        bypass_cors_preflight: raw.bypass_cors_preflight.unwrap_or(true),
+        bypass_cors_preflight: raw
+            .bypass_cors_preflight
+            .unwrap_or(rules::DEFAULT_BYPASS_CORS_PREFLIGHT),
         rules,
-        forward: forward_config(raw.forward)?,
+        forward: forward::forward_from_config(raw.forward)?,
         upstream,
         upstreams,
         jwks_cache_ttl: bounded(
             "jwks_cache_ttl_seconds",
             raw.jwks_cache_ttl_seconds,
-            600,
-            1,
-            7 * 86400,
+            JWKS_CACHE_TTL,
         )?,
         jwks_min_refresh_interval: bounded(
             "jwks_min_refresh_interval_seconds",
             raw.jwks_min_refresh_interval_seconds,
-            30,
-            1,
-            86400,
+            JWKS_MIN_REFRESH_INTERVAL,
         )?,
         jwks_max_stale: bounded(
             "jwks_max_stale_seconds",
             raw.jwks_max_stale_seconds,
-            86400,
-            0,
-            30 * 86400,
+            JWKS_MAX_STALE,
         )?,
-        http_timeout_ms: bounded("http_timeout_ms", raw.http_timeout_ms, 5000, 1, 60_000)?,
+        http_timeout_ms: bounded("http_timeout_ms", raw.http_timeout_ms, HTTP_TIMEOUT_MS)?,
         dpop,
         filter_state,
-    })
-}
-
-fn bounded(
-    field: &str,
-    value: Option<u64>,
-    default: u64,
-    min: u64,
-    max: u64,
-) -> Result<u64, ConfigError> {
-    let v = value.unwrap_or(default);
-    if v < min || v > max {
-        return Err(ConfigError::new(
-            field,
-            format!("must be from {min} to {max}, not {v}"),
-        ));
-    }
-    Ok(v)
-}
-
-fn url_problem(e: UrlError) -> String {
-    format!("is not a valid URL: {e}")
-}
-
-/// Each domain with the https URL of its issuer; `domain` is `host` or `host:port`.
-fn domains(
-    domain: Option<String>,
-    domains: Option<Vec<String>>,
-) -> Result<Vec<(String, HttpUrl)>, ConfigError> {
-    let list: Vec<(String, String)> = match (domain, domains) {
-        (Some(_), Some(_)) => {
-            return Err(ConfigError::new(
-                "domains",
-                "cannot be combined with \"domain\"; give exactly one of them",
-            ))
-        }
-        (None, None) => return Err(ConfigError::new("domain", "is required (or \"domains\")")),
-        (Some(d), None) => vec![("domain".to_owned(), d)],
-        (None, Some(list)) => {
-            if list.is_empty() {
-                return Err(ConfigError::new("domains", "must not be empty"));
-            }
-            if list.len() > MAX_DOMAINS {
-                return Err(ConfigError::new(
-                    "domains",
-                    format!("must not list more than {MAX_DOMAINS} domains"),
-                ));
-            }
-            list.into_iter()
-                .enumerate()
-                .map(|(i, d)| (format!("domains[{i}]"), d))
-                .collect()
-        }
-    };
-    let mut out: Vec<(String, HttpUrl)> = Vec::with_capacity(list.len());
-    for (field, raw) in list {
-        let url = normalize_domain(&raw).map_err(|p| ConfigError::new(field.clone(), p))?;
-        let domain = url.authority();
-        if out.iter().any(|(d, _)| *d == domain) {
-            return Err(ConfigError::new(
-                field,
-                format!("repeats the domain {domain:?}"),
-            ));
-        }
-        out.push((domain, url));
-    }
-    Ok(out)
-}
-
-/// `tenant.example.com`, `https://tenant.example.com/` and `tenant.example.com:8443` are domains;
-/// anything with another scheme, a path, userinfo, query or whitespace is refused.
-pub fn normalize_domain(raw: &str) -> Result<HttpUrl, String> {
-    if raw.is_empty() {
-        return Err("must not be empty".to_owned());
-    }
-    if !raw.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err("must not contain whitespace, control or non-ASCII characters".to_owned());
-    }
-    let has_prefix = |p: &str| {
-        raw.get(..p.len())
-            .is_some_and(|h| h.eq_ignore_ascii_case(p))
-    };
-    if has_prefix("http://") {
-        return Err("must use https: the issuer is https://<domain>/".to_owned());
-    }
-    let rest = if has_prefix("https://") {
-        raw.get("https://".len()..).unwrap_or("")
-    } else {
-        raw
-    };
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
-    if rest.contains("://") {
-        return Err("must be a host name, optionally preceded by https://".to_owned());
-    }
-    if rest.contains('@') {
-        return Err("must not contain userinfo (user@host)".to_owned());
-    }
-    if rest.contains(['?', '#']) {
-        return Err("must not contain a query or fragment".to_owned());
-    }
-    if rest.contains(['/', '\\']) {
-        return Err("must be a host name without a path".to_owned());
-    }
-    HttpUrl::parse(&format!("https://{rest}/")).map_err(|e| match e {
-        UrlError::MissingHost => "must name a host".to_owned(),
-        other => format!("is not a valid host: {other}"),
     })
 }
 
@@ -676,194 +363,6 @@ fn audiences(value: Option<Value>) -> Result<Vec<String>, ConfigError> {
     Ok(out)
 }
 
-/// A non-empty string of bounded length without control characters.
-fn check_text(field: &str, s: &str) -> Result<(), ConfigError> {
-    if s.is_empty() {
-        return Err(ConfigError::new(field, "must not be empty"));
-    }
-    if s.len() > MAX_STRING_LEN {
-        return Err(ConfigError::new(
-            field,
-            format!("must not be longer than {MAX_STRING_LEN} bytes"),
-        ));
-    }
-    if s.chars().any(char::is_control) {
-        return Err(ConfigError::new(
-            field,
-            "must not contain control characters",
-        ));
-    }
-    Ok(())
-}
-
-fn algorithm_list(
-    names: Option<Vec<String>>,
-    field: &str,
-    allowed: &[Algorithm],
-    default: &[Algorithm],
-) -> Result<Vec<Algorithm>, ConfigError> {
-    let Some(names) = names else {
-        return Ok(default.to_vec());
-    };
-    if names.is_empty() {
-        return Err(ConfigError::new(field, "must not be empty"));
-    }
-    let allowed_names = allowed
-        .iter()
-        .map(|a| a.name())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut out: Vec<Algorithm> = Vec::with_capacity(names.len());
-    for (i, name) in names.iter().enumerate() {
-        let at = format!("{field}[{i}]");
-        let upper = name.to_ascii_uppercase();
-        let alg = match Algorithm::from_name(name) {
-            Some(alg) if allowed.contains(&alg) => alg,
-            Some(_) => {
-                return Err(ConfigError::new(at, format!("{name:?} is not allowed here; use one of {allowed_names}")))
-            }
-            None if upper == "NONE" => {
-                return Err(ConfigError::new(at, "\"none\" is never allowed: it means an unsigned token"))
-            }
-            None if upper.starts_with("HS") => {
-                return Err(ConfigError::new(
-                    at,
-                    format!("{name:?} is a symmetric algorithm and is never allowed; use one of {allowed_names}"),
-                ))
-            }
-            None => return Err(ConfigError::new(at, format!("unknown algorithm {name:?}; use one of {allowed_names}"))),
-        };
-        if out.contains(&alg) {
-            return Err(ConfigError::new(at, format!("repeats {name:?}")));
-        }
-        out.push(alg);
-    }
-    Ok(out)
-}
-
-/// An Envoy cluster name: non-empty, printable ASCII.
-fn upstream_name(name: &str) -> Result<String, String> {
-    if name.is_empty() {
-        return Err("must not be empty".to_owned());
-    }
-    if name.len() > 255 || !name.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(
-            "must be a cluster name: 1 to 255 printable ASCII characters without spaces".to_owned(),
-        );
-    }
-    Ok(name.to_owned())
-}
-
-fn upstream_map(raw: BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ConfigError> {
-    if raw.len() > MAX_UPSTREAMS {
-        return Err(ConfigError::new(
-            "upstreams",
-            format!("must not have more than {MAX_UPSTREAMS} entries"),
-        ));
-    }
-    let mut out = BTreeMap::new();
-    for (host, name) in raw {
-        let field = format!("upstreams.{host}");
-        if !crate::url::is_host_name(&host) && !is_bracketed_ipv6(&host) {
-            return Err(ConfigError::new(
-                field,
-                "must be keyed by a host name (without scheme, port or path)",
-            ));
-        }
-        let upstream = upstream_name(&name).map_err(|p| ConfigError::new(field.clone(), p))?;
-        if out.insert(host.to_ascii_lowercase(), upstream).is_some() {
-            return Err(ConfigError::new(
-                field,
-                "repeats a host (host names are compared case-insensitively)",
-            ));
-        }
-    }
-    Ok(out)
-}
-
-fn is_bracketed_ipv6(host: &str) -> bool {
-    host.strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok())
-}
-
-fn inline_jwks(jwks: Map<String, Value>, algorithms: &[Algorithm]) -> Result<JwkSet, ConfigError> {
-    let parsed = jwk::parse_jwks_object(&jwks)
-        .map_err(|e| ConfigError::new("jwks", format!("is not a valid JWKS: {e}")))?;
-    let keys = parsed.keys;
-    if keys.is_empty() {
-        let why = parsed
-            .skipped
-            .first()
-            .map(|s| format!(" ({s})"))
-            .unwrap_or_default();
-        return Err(ConfigError::new(
-            "jwks",
-            format!("contains no usable key{why}"),
-        ));
-    }
-    // Tokens are matched to keys by `kid`, so a key without one can never verify anything.
-    let usable = keys
-        .iter()
-        .any(|k| k.kid.is_some() && algorithms.iter().any(|alg| k.fits(*alg)));
-    if !usable {
-        return Err(ConfigError::new(
-            "jwks",
-            "has no key with a \"kid\" that fits any of \"algorithms\"",
-        ));
-    }
-    Ok(keys)
-}
-
-fn nonce_config(raw: RawNonce) -> Result<NonceConfig, ConfigError> {
-    let field = "dpop_nonce.secret";
-    if raw.secret.len() > MAX_NONCE_SECRET_LEN {
-        return Err(ConfigError::new(field, "is too long"));
-    }
-    let secret = b64::decode(&raw.secret)
-        .map_err(|e| ConfigError::new(field, format!("must be unpadded base64url: {e}")))?;
-    if secret.len() < MIN_NONCE_SECRET_LEN {
-        return Err(ConfigError::new(
-            field,
-            format!(
-                "must decode to at least {MIN_NONCE_SECRET_LEN} bytes, not {}",
-                secret.len()
-            ),
-        ));
-    }
-    let lifetime = bounded(
-        "dpop_nonce.lifetime_seconds",
-        raw.lifetime_seconds,
-        60,
-        1,
-        3600,
-    )?;
-    Ok(NonceConfig { secret, lifetime })
-}
-
-fn realm(raw: Option<String>) -> Result<String, ConfigError> {
-    let Some(realm) = raw else {
-        return Ok("api".to_owned());
-    };
-    if realm.is_empty() || realm.len() > MAX_REALM_LEN {
-        return Err(ConfigError::new(
-            "realm",
-            format!("must be 1 to {MAX_REALM_LEN} characters"),
-        ));
-    }
-    // It is written inside a quoted-string of every challenge.
-    if !realm
-        .bytes()
-        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
-    {
-        return Err(ConfigError::new(
-            "realm",
-            "must be printable ASCII without '\"' or '\\'",
-        ));
-    }
-    Ok(realm)
-}
-
 fn scope_claims(raw: Option<Vec<String>>) -> Result<Vec<String>, ConfigError> {
     let Some(list) = raw else {
         return Ok(vec!["scope".to_owned(), "scp".to_owned()]);
@@ -889,294 +388,13 @@ fn scope_claims(raw: Option<Vec<String>>) -> Result<Vec<String>, ConfigError> {
     Ok(out)
 }
 
-fn rule_set(
-    raw: Vec<RawRule>,
-    issuers: &[IssuerConfig],
-    audiences: &[String],
-) -> Result<RuleSet, ConfigError> {
-    if raw.len() > MAX_RULES {
-        return Err(ConfigError::new(
-            "rules",
-            format!("must not have more than {MAX_RULES} rules"),
-        ));
-    }
-    let mut rules = Vec::with_capacity(raw.len());
-    for (i, r) in raw.into_iter().enumerate() {
-        rules.push(rule(i, r, issuers, audiences)?);
-    }
-    Ok(RuleSet::new(rules))
-}
-
-fn rule(
-    i: usize,
-    raw: RawRule,
-    issuers: &[IssuerConfig],
-    audiences: &[String],
-) -> Result<Rule, ConfigError> {
-    let at = |name: &str| format!("rules[{i}].{name}");
-    let path = match (raw.matcher.path, raw.matcher.prefix) {
-        (Some(p), None) => {
-            rules::check_rule_path(&p)
-                .map_err(|e| ConfigError::new(at("match.path"), e.to_string()))?;
-            PathMatch::Exact(p)
-        }
-        (None, Some(p)) => {
-            rules::check_rule_path(&p)
-                .map_err(|e| ConfigError::new(at("match.prefix"), e.to_string()))?;
-            PathMatch::Prefix(p)
-        }
-        _ => {
-            return Err(ConfigError::new(
-                at("match"),
-                "needs exactly one of \"path\" and \"prefix\"",
-            ))
-        }
-    };
-
-    let methods = match raw.matcher.methods {
-        None => None,
-        Some(list) => {
-            if list.is_empty() {
-                return Err(ConfigError::new(
-                    at("match.methods"),
-                    "must not be empty (leave it out to match every method)",
-                ));
-            }
-            if list.len() > MAX_METHODS_PER_RULE {
-                return Err(ConfigError::new(
-                    at("match.methods"),
-                    format!("must not list more than {MAX_METHODS_PER_RULE} methods"),
-                ));
-            }
-            let mut out: Vec<String> = Vec::with_capacity(list.len());
-            for (j, m) in list.iter().enumerate() {
-                let field = at(&format!("match.methods[{j}]"));
-                if m.is_empty() || m.len() > 32 || !m.bytes().all(crate::forward::is_tchar) {
-                    return Err(ConfigError::new(
-                        field,
-                        "must be an HTTP method name such as \"GET\"",
-                    ));
-                }
-                // Methods are case-sensitive on the wire; configuration accepts `get` for `GET`.
-                let upper = m.to_ascii_uppercase();
-                if out.contains(&upper) {
-                    return Err(ConfigError::new(field, format!("repeats {upper:?}")));
-                }
-                out.push(upper);
-            }
-            Some(out)
-        }
-    };
-
-    let scopes = match raw.scopes {
-        None => Vec::new(),
-        Some(v) => scope_list(&at("scopes"), v)?,
-    };
-    let accepts = Accepts {
-        issuers: raw
-            .issuers
-            .map(|list| route_issuers(&at("issuers"), list, issuers))
-            .transpose()?,
-        audiences: raw
-            .audiences
-            .map(|list| route_audiences(&at("audiences"), list, audiences))
-            .transpose()?,
-    };
-    let require = match raw.require.unwrap_or(RawRequire::Token) {
-        RawRequire::None => {
-            let limited = [
-                ("scopes", !scopes.is_empty()),
-                ("issuers", accepts.issuers.is_some()),
-                ("audiences", accepts.audiences.is_some()),
-            ];
-            if let Some((name, _)) = limited.iter().find(|(_, set)| *set) {
-                return Err(ConfigError::new(
-                    at(name),
-                    "cannot be combined with \"require\": \"none\"",
-                ));
-            }
-            Require::None
-        }
-        RawRequire::Token => Require::Token { scopes, accepts },
-    };
-    Ok(Rule {
-        path,
-        methods,
-        require,
-    })
-}
-
-/// A rule's `issuers`: some of the configured domains, as their issuer URLs.
-fn route_issuers(
-    field: &str,
-    list: Vec<String>,
-    issuers: &[IssuerConfig],
-) -> Result<Vec<String>, ConfigError> {
-    if list.is_empty() {
-        return Err(ConfigError::new(
-            field,
-            "must not be empty (leave it out to accept every configured issuer)",
-        ));
-    }
-    let mut out = Vec::with_capacity(list.len());
-    for (j, raw) in list.iter().enumerate() {
-        let domain = normalize_domain(raw)
-            .map_err(|e| ConfigError::new(format!("{field}[{j}]"), e))?
-            .authority();
-        let Some(issuer) = issuers.iter().find(|i| i.domain == domain) else {
-            return Err(ConfigError::new(
-                format!("{field}[{j}]"),
-                format!("{raw:?} is not one of the configured domains"),
-            ));
-        };
-        // No repeats: the list is then no longer than the configured domains.
-        if out.contains(&issuer.issuer) {
-            return Err(ConfigError::new(
-                format!("{field}[{j}]"),
-                format!("repeats {raw:?}"),
-            ));
-        }
-        out.push(issuer.issuer.clone());
-    }
-    Ok(out)
-}
-
-/// A rule's `audiences`: some of the configured audiences.
-fn route_audiences(
-    field: &str,
-    list: Vec<String>,
-    audiences: &[String],
-) -> Result<Vec<String>, ConfigError> {
-    if list.is_empty() {
-        return Err(ConfigError::new(
-            field,
-            "must not be empty (leave it out to accept every configured audience)",
-        ));
-    }
-    for (j, audience) in list.iter().enumerate() {
-        if !audiences.contains(audience) {
-            return Err(ConfigError::new(
-                format!("{field}[{j}]"),
-                format!("{audience:?} is not one of the configured audiences"),
-            ));
-        }
-        if list
-            .get(..j)
-            .is_some_and(|earlier| earlier.contains(audience))
-        {
-            return Err(ConfigError::new(
-                format!("{field}[{j}]"),
-                format!("repeats {audience:?}"),
-            ));
-        }
-    }
-    Ok(list)
-}
-
-/// `"a b"` or `["a", "b"]`; each a scope-token (RFC 6749 §3.3).
-fn scope_list(field: &str, value: Value) -> Result<Vec<String>, ConfigError> {
-    let items: Vec<(String, String)> = match value {
-        Value::String(s) => {
-            let items: Vec<(String, String)> = s
-                .split(' ')
-                .filter(|x| !x.is_empty())
-                .map(|x| (field.to_owned(), x.to_owned()))
-                .collect();
-            if items.is_empty() {
-                return Err(ConfigError::new(
-                    field,
-                    "must not be empty (leave it out to require no scope)",
-                ));
-            }
-            items
-        }
-        Value::Array(list) => {
-            if list.is_empty() {
-                return Err(ConfigError::new(
-                    field,
-                    "must not be empty (leave it out to require no scope)",
-                ));
-            }
-            let mut items = Vec::with_capacity(list.len());
-            for (j, v) in list.into_iter().enumerate() {
-                let Value::String(s) = v else {
-                    return Err(ConfigError::new(
-                        format!("{field}[{j}]"),
-                        "must be a string",
-                    ));
-                };
-                items.push((format!("{field}[{j}]"), s));
-            }
-            items
-        }
-        _ => {
-            return Err(ConfigError::new(
-                field,
-                "must be a string of space-separated scopes or a list of strings",
-            ))
-        }
-    };
-    if items.len() > MAX_SCOPES_PER_RULE {
-        return Err(ConfigError::new(
-            field,
-            format!("must not list more than {MAX_SCOPES_PER_RULE} scopes"),
-        ));
-    }
-    let mut out: Vec<String> = Vec::with_capacity(items.len());
-    for (at, scope) in items {
-        let nqchar = |b: u8| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b);
-        if scope.is_empty() || scope.len() > 256 || !scope.bytes().all(nqchar) {
-            return Err(ConfigError::new(
-                at,
-                format!("{scope:?} is not a scope: printable ASCII without spaces, '\"' or '\\'"),
-            ));
-        }
-        if out.contains(&scope) {
-            return Err(ConfigError::new(at, format!("repeats {scope:?}")));
-        }
-        out.push(scope);
-    }
-    Ok(out)
-}
-
-fn forward_config(raw: Option<RawForward>) -> Result<Forward, ConfigError> {
-    let Some(raw) = raw else {
-        return Ok(Forward::default());
-    };
-    let claim_headers = raw.claim_headers.unwrap_or_default();
-    if claim_headers.len() > MAX_CLAIM_HEADERS {
-        return Err(ConfigError::new(
-            "forward.claim_headers",
-            format!("must not have more than {MAX_CLAIM_HEADERS} entries"),
-        ));
-    }
-    let mut entries = Vec::with_capacity(claim_headers.len());
-    for (claim, header) in &claim_headers {
-        let field = format!("forward.claim_headers.{claim}");
-        entries.push(
-            ClaimHeader::new(claim, header).map_err(|e| ConfigError::new(field, e.to_string()))?,
-        );
-    }
-    let claims_header = match raw.claims_header {
-        None => None,
-        Some(h) => Some(
-            forward::header_name(&h)
-                .map_err(|e| ConfigError::new("forward.claims_header", e.to_string()))?,
-        ),
-    };
-    Forward::new(
-        entries,
-        claims_header,
-        raw.strip_authorization.unwrap_or(false),
-    )
-    .map_err(|e| match &e {
-        ForwardError::DuplicateHeader(_) => ConfigError::new("forward", e.to_string()),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jwk;
+    use crate::key_source::MAX_DOMAINS;
+    use crate::nonce::NonceConfig;
+    use crate::rules::{Accepts, PathMatch, Require, Rule};
     use serde_json::json;
 
     const EC_KEY: &str = r#"{"kty":"EC","crv":"P-256","kid":"ec1","x":"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4","y":"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM"}"#;

@@ -15,8 +15,8 @@ use serde_json::{Map, Value};
 
 use crate::algorithm::Algorithm;
 use crate::b64;
-use crate::config::DpopConfig;
 use crate::crypto::{self, SignatureError};
+use crate::dpop_settings::DpopConfig;
 use crate::jwk::JwkError;
 use crate::jws::{self, Jws, JwsError};
 use crate::proof_keys::ProofKeys;
@@ -745,7 +745,7 @@ j+CGlKkXb5ozdy3FNL7x8PV+
                 Algorithm::PS256,
             ],
             replay_check: true,
-            replay_scope: crate::config::ReplayScope::Shared,
+            replay_scope: crate::dpop_settings::ReplayScope::Shared,
             nonce: None,
             trust_forwarded_headers: false,
         }

@@ -5,7 +5,10 @@
 //! A claim value that could split or smuggle a header (control characters) is not forwarded.
 
 use crate::b64;
+use crate::config_error::ConfigError;
+use serde::Deserialize;
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// Longest header name accepted in configuration.
@@ -319,6 +322,73 @@ fn header_value(v: &Value) -> Option<String> {
     };
     let safe = text.len() <= MAX_CLAIM_VALUE_LEN && !text.chars().any(char::is_control);
     safe.then_some(text)
+}
+
+// ---- the `forward` and `filter_state` settings ----
+
+/// Most claim headers, and most claims written to the filter state.
+const MAX_CLAIM_HEADERS: usize = 32;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawForward {
+    claim_headers: Option<BTreeMap<String, String>>,
+    claims_header: Option<String>,
+    strip_authorization: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFilterState {
+    claims: Option<Vec<String>>,
+}
+
+/// The `forward` setting; without it nothing is forwarded or stripped.
+pub fn forward_from_config(raw: Option<RawForward>) -> Result<Forward, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(Forward::default());
+    };
+    let claim_headers = raw.claim_headers.unwrap_or_default();
+    if claim_headers.len() > MAX_CLAIM_HEADERS {
+        return Err(ConfigError::new(
+            "forward.claim_headers",
+            format!("must not have more than {MAX_CLAIM_HEADERS} entries"),
+        ));
+    }
+    let mut entries = Vec::with_capacity(claim_headers.len());
+    for (claim, header) in &claim_headers {
+        let field = format!("forward.claim_headers.{claim}");
+        entries.push(
+            ClaimHeader::new(claim, header).map_err(|e| ConfigError::new(field, e.to_string()))?,
+        );
+    }
+    let claims_header = match raw.claims_header {
+        None => None,
+        Some(h) => Some(
+            header_name(&h)
+                .map_err(|e| ConfigError::new("forward.claims_header", e.to_string()))?,
+        ),
+    };
+    Forward::new(
+        entries,
+        claims_header,
+        raw.strip_authorization.unwrap_or(false),
+    )
+    .map_err(|e| match &e {
+        ForwardError::DuplicateHeader(_) => ConfigError::new("forward", e.to_string()),
+    })
+}
+
+/// The `filter_state` setting.
+pub fn filter_state_from_config(raw: RawFilterState) -> Result<FilterState, ConfigError> {
+    let claims = raw.claims.unwrap_or_default();
+    if claims.len() > MAX_CLAIM_HEADERS {
+        return Err(ConfigError::new(
+            "filter_state.claims",
+            format!("must not list more than {MAX_CLAIM_HEADERS} claims"),
+        ));
+    }
+    FilterState::new(claims).map_err(|e| ConfigError::new("filter_state.claims", e.to_string()))
 }
 
 #[cfg(test)]

@@ -23,9 +23,9 @@
 //! hands back each [`Answer`].
 
 use crate::authorize::Gate;
-use crate::config::KeySource;
 use crate::jwks_cache::{self, FetchReason};
 use crate::key_record::{self, FetchMark, KeyRecord};
+use crate::key_source::KeySource;
 use crate::rejection::RETRY_SOON;
 use crate::shared::SharedStore;
 use crate::{discovery, jwk};

@@ -25,7 +25,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use crate::b64;
-use crate::config::NonceConfig;
+use crate::config_error::{bounded, Bounds, ConfigError};
+use serde::Deserialize;
 
 /// Shortest secret accepted: the HMAC key must not be guessable.
 pub const MIN_SECRET_LEN: usize = 32;
@@ -196,6 +197,66 @@ impl Nonces {
             .chain_update(self.slot_ms.to_be_bytes())
             .chain_update(slot.to_be_bytes())
     }
+}
+
+// ---- the `dpop_nonce` setting ----
+
+/// Longest secret text accepted (base64url), before decoding.
+const MAX_SECRET_TEXT_LEN: usize = 1024;
+/// Seconds a nonce lives unless configured.
+const LIFETIME: Bounds = Bounds {
+    default: 60,
+    min: 1,
+    max: 3600,
+};
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct NonceConfig {
+    pub secret: Vec<u8>,
+    /// Seconds.
+    pub lifetime: u64,
+}
+
+/// The secret must never reach a log line through `{:?}`.
+impl fmt::Debug for NonceConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NonceConfig")
+            .field("secret", &format_args!("<{} bytes>", self.secret.len()))
+            .field("lifetime", &self.lifetime)
+            .finish()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNonce {
+    secret: String,
+    lifetime_seconds: Option<u64>,
+}
+
+/// The `dpop_nonce` setting.
+pub fn nonce_from_config(raw: RawNonce) -> Result<NonceConfig, ConfigError> {
+    let field = "dpop_nonce.secret";
+    if raw.secret.len() > MAX_SECRET_TEXT_LEN {
+        return Err(ConfigError::new(field, "is too long"));
+    }
+    let secret = b64::decode(&raw.secret)
+        .map_err(|e| ConfigError::new(field, format!("must be unpadded base64url: {e}")))?;
+    if secret.len() < MIN_SECRET_LEN {
+        return Err(ConfigError::new(
+            field,
+            format!(
+                "must decode to at least {MIN_SECRET_LEN} bytes, not {}",
+                secret.len()
+            ),
+        ));
+    }
+    let lifetime = bounded(
+        "dpop_nonce.lifetime_seconds",
+        raw.lifetime_seconds,
+        LIFETIME,
+    )?;
+    Ok(NonceConfig { secret, lifetime })
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! scheme not offered is carried by the body alone.
 
 use crate::algorithm::Algorithm;
+use crate::config_error::ConfigError;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -297,6 +298,35 @@ fn sanitize(text: &str) -> String {
     let trimmed_len = out.trim_end().len();
     out.truncate(trimmed_len);
     out
+}
+
+/// The realm of every Bearer challenge unless configured.
+pub const DEFAULT_REALM: &str = "api";
+/// Longest realm accepted.
+const MAX_REALM_LEN: usize = 128;
+
+/// The `realm` setting: the Bearer challenge's realm, `api` by default.
+pub fn realm_from_config(raw: Option<String>) -> Result<String, ConfigError> {
+    let Some(realm) = raw else {
+        return Ok(DEFAULT_REALM.to_owned());
+    };
+    if realm.is_empty() || realm.len() > MAX_REALM_LEN {
+        return Err(ConfigError::new(
+            "realm",
+            format!("must be 1 to {MAX_REALM_LEN} characters"),
+        ));
+    }
+    // It is written inside a quoted-string of every challenge.
+    if !realm
+        .bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+    {
+        return Err(ConfigError::new(
+            "realm",
+            "must be printable ASCII without '\"' or '\\'",
+        ));
+    }
+    Ok(realm)
 }
 
 #[cfg(test)]

@@ -34,8 +34,8 @@
 
 use std::fmt;
 
-use crate::config::DpopConfig;
 use crate::crypto;
+use crate::dpop_settings::DpopConfig;
 
 /// Number of shared-data keys used.
 pub const SLOTS: usize = 16384;
@@ -180,7 +180,7 @@ mod tests {
             iat_offset: 300,
             algorithms: vec![crate::algorithm::Algorithm::ES256],
             replay_check: true,
-            replay_scope: crate::config::ReplayScope::Shared,
+            replay_scope: crate::dpop_settings::ReplayScope::Shared,
             nonce: None,
             trust_forwarded_headers: false,
         }

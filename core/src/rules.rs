@@ -15,7 +15,10 @@
 //! them differently), or does not start with exactly one `/`. Such a request falls through to later rules
 //! and, at worst, to the secure default.
 
-use crate::url::{normalize_percent_encoding, remove_dot_segments};
+use crate::config_error::ConfigError;
+use crate::url::{normalize_domain, normalize_percent_encoding, remove_dot_segments};
+use serde::Deserialize;
+use serde_json::Value;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -281,6 +284,293 @@ pub fn check_rule_path(p: &str) -> Result<(), RulePathError> {
         });
     }
     Ok(())
+}
+
+// ---- the `rules` setting ----
+
+/// Most rules in one configuration.
+const MAX_RULES: usize = 512;
+/// Most scopes one rule may require.
+const MAX_SCOPES_PER_RULE: usize = 32;
+/// Most methods one rule may match.
+const MAX_METHODS_PER_RULE: usize = 16;
+/// CORS preflight requests pass without a token unless configured otherwise.
+pub const DEFAULT_BYPASS_CORS_PREFLIGHT: bool = true;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    #[serde(rename = "match")]
+    matcher: RawMatch,
+    require: Option<RawRequire>,
+    scopes: Option<Value>,
+    issuers: Option<Vec<String>>,
+    audiences: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatch {
+    path: Option<String>,
+    prefix: Option<String>,
+    methods: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RawRequire {
+    Token,
+    None,
+}
+
+/// The `rules` setting. A rule's `issuers` name configured domains (`issuers` pairs each
+/// normalised domain with its issuer URL) and its `audiences` configured audiences.
+pub fn from_config(
+    raw: Vec<RawRule>,
+    issuers: &[(String, String)],
+    audiences: &[String],
+) -> Result<RuleSet, ConfigError> {
+    if raw.len() > MAX_RULES {
+        return Err(ConfigError::new(
+            "rules",
+            format!("must not have more than {MAX_RULES} rules"),
+        ));
+    }
+    let mut rules = Vec::with_capacity(raw.len());
+    for (i, r) in raw.into_iter().enumerate() {
+        rules.push(rule(i, r, issuers, audiences)?);
+    }
+    Ok(RuleSet::new(rules))
+}
+
+fn rule(
+    i: usize,
+    raw: RawRule,
+    issuers: &[(String, String)],
+    audiences: &[String],
+) -> Result<Rule, ConfigError> {
+    let at = |name: &str| format!("rules[{i}].{name}");
+    let path = match (raw.matcher.path, raw.matcher.prefix) {
+        (Some(p), None) => {
+            check_rule_path(&p).map_err(|e| ConfigError::new(at("match.path"), e.to_string()))?;
+            PathMatch::Exact(p)
+        }
+        (None, Some(p)) => {
+            check_rule_path(&p).map_err(|e| ConfigError::new(at("match.prefix"), e.to_string()))?;
+            PathMatch::Prefix(p)
+        }
+        _ => {
+            return Err(ConfigError::new(
+                at("match"),
+                "needs exactly one of \"path\" and \"prefix\"",
+            ))
+        }
+    };
+
+    let methods = match raw.matcher.methods {
+        None => None,
+        Some(list) => {
+            if list.is_empty() {
+                return Err(ConfigError::new(
+                    at("match.methods"),
+                    "must not be empty (leave it out to match every method)",
+                ));
+            }
+            if list.len() > MAX_METHODS_PER_RULE {
+                return Err(ConfigError::new(
+                    at("match.methods"),
+                    format!("must not list more than {MAX_METHODS_PER_RULE} methods"),
+                ));
+            }
+            let mut out: Vec<String> = Vec::with_capacity(list.len());
+            for (j, m) in list.iter().enumerate() {
+                let field = at(&format!("match.methods[{j}]"));
+                if m.is_empty() || m.len() > 32 || !m.bytes().all(crate::forward::is_tchar) {
+                    return Err(ConfigError::new(
+                        field,
+                        "must be an HTTP method name such as \"GET\"",
+                    ));
+                }
+                // Methods are case-sensitive on the wire; configuration accepts `get` for `GET`.
+                let upper = m.to_ascii_uppercase();
+                if out.contains(&upper) {
+                    return Err(ConfigError::new(field, format!("repeats {upper:?}")));
+                }
+                out.push(upper);
+            }
+            Some(out)
+        }
+    };
+
+    let scopes = match raw.scopes {
+        None => Vec::new(),
+        Some(v) => scope_list(&at("scopes"), v)?,
+    };
+    let accepts = Accepts {
+        issuers: raw
+            .issuers
+            .map(|list| route_issuers(&at("issuers"), list, issuers))
+            .transpose()?,
+        audiences: raw
+            .audiences
+            .map(|list| route_audiences(&at("audiences"), list, audiences))
+            .transpose()?,
+    };
+    let require = match raw.require.unwrap_or(RawRequire::Token) {
+        RawRequire::None => {
+            let limited = [
+                ("scopes", !scopes.is_empty()),
+                ("issuers", accepts.issuers.is_some()),
+                ("audiences", accepts.audiences.is_some()),
+            ];
+            if let Some((name, _)) = limited.iter().find(|(_, set)| *set) {
+                return Err(ConfigError::new(
+                    at(name),
+                    "cannot be combined with \"require\": \"none\"",
+                ));
+            }
+            Require::None
+        }
+        RawRequire::Token => Require::Token { scopes, accepts },
+    };
+    Ok(Rule {
+        path,
+        methods,
+        require,
+    })
+}
+
+/// A rule's `issuers`: some of the configured domains, as their issuer URLs.
+fn route_issuers(
+    field: &str,
+    list: Vec<String>,
+    issuers: &[(String, String)],
+) -> Result<Vec<String>, ConfigError> {
+    if list.is_empty() {
+        return Err(ConfigError::new(
+            field,
+            "must not be empty (leave it out to accept every configured issuer)",
+        ));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for (j, raw) in list.iter().enumerate() {
+        let domain = normalize_domain(raw)
+            .map_err(|e| ConfigError::new(format!("{field}[{j}]"), e))?
+            .authority();
+        let Some((_, issuer)) = issuers.iter().find(|(d, _)| *d == domain) else {
+            return Err(ConfigError::new(
+                format!("{field}[{j}]"),
+                format!("{raw:?} is not one of the configured domains"),
+            ));
+        };
+        // No repeats: the list is then no longer than the configured domains.
+        if out.contains(issuer) {
+            return Err(ConfigError::new(
+                format!("{field}[{j}]"),
+                format!("repeats {raw:?}"),
+            ));
+        }
+        out.push(issuer.clone());
+    }
+    Ok(out)
+}
+
+/// A rule's `audiences`: some of the configured audiences.
+fn route_audiences(
+    field: &str,
+    list: Vec<String>,
+    audiences: &[String],
+) -> Result<Vec<String>, ConfigError> {
+    if list.is_empty() {
+        return Err(ConfigError::new(
+            field,
+            "must not be empty (leave it out to accept every configured audience)",
+        ));
+    }
+    for (j, audience) in list.iter().enumerate() {
+        if !audiences.contains(audience) {
+            return Err(ConfigError::new(
+                format!("{field}[{j}]"),
+                format!("{audience:?} is not one of the configured audiences"),
+            ));
+        }
+        if list
+            .get(..j)
+            .is_some_and(|earlier| earlier.contains(audience))
+        {
+            return Err(ConfigError::new(
+                format!("{field}[{j}]"),
+                format!("repeats {audience:?}"),
+            ));
+        }
+    }
+    Ok(list)
+}
+
+/// `"a b"` or `["a", "b"]`; each a scope-token (RFC 6749 §3.3).
+fn scope_list(field: &str, value: Value) -> Result<Vec<String>, ConfigError> {
+    let items: Vec<(String, String)> = match value {
+        Value::String(s) => {
+            let items: Vec<(String, String)> = s
+                .split(' ')
+                .filter(|x| !x.is_empty())
+                .map(|x| (field.to_owned(), x.to_owned()))
+                .collect();
+            if items.is_empty() {
+                return Err(ConfigError::new(
+                    field,
+                    "must not be empty (leave it out to require no scope)",
+                ));
+            }
+            items
+        }
+        Value::Array(list) => {
+            if list.is_empty() {
+                return Err(ConfigError::new(
+                    field,
+                    "must not be empty (leave it out to require no scope)",
+                ));
+            }
+            let mut items = Vec::with_capacity(list.len());
+            for (j, v) in list.into_iter().enumerate() {
+                let Value::String(s) = v else {
+                    return Err(ConfigError::new(
+                        format!("{field}[{j}]"),
+                        "must be a string",
+                    ));
+                };
+                items.push((format!("{field}[{j}]"), s));
+            }
+            items
+        }
+        _ => {
+            return Err(ConfigError::new(
+                field,
+                "must be a string of space-separated scopes or a list of strings",
+            ))
+        }
+    };
+    if items.len() > MAX_SCOPES_PER_RULE {
+        return Err(ConfigError::new(
+            field,
+            format!("must not list more than {MAX_SCOPES_PER_RULE} scopes"),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    for (at, scope) in items {
+        let nqchar = |b: u8| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b);
+        if scope.is_empty() || scope.len() > 256 || !scope.bytes().all(nqchar) {
+            return Err(ConfigError::new(
+                at,
+                format!("{scope:?} is not a scope: printable ASCII without spaces, '\"' or '\\'"),
+            ));
+        }
+        if out.contains(&scope) {
+            return Err(ConfigError::new(at, format!("repeats {scope:?}")));
+        }
+        out.push(scope);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -355,6 +355,46 @@ fn pop_segment(output: &mut String) {
     }
 }
 
+/// `tenant.example.com`, `https://tenant.example.com/` and `tenant.example.com:8443` are domains;
+/// anything with another scheme, a path, userinfo, query or whitespace is refused.
+pub fn normalize_domain(raw: &str) -> Result<HttpUrl, String> {
+    if raw.is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    if !raw.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("must not contain whitespace, control or non-ASCII characters".to_owned());
+    }
+    let has_prefix = |p: &str| {
+        raw.get(..p.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(p))
+    };
+    if has_prefix("http://") {
+        return Err("must use https: the issuer is https://<domain>/".to_owned());
+    }
+    let rest = if has_prefix("https://") {
+        raw.get("https://".len()..).unwrap_or("")
+    } else {
+        raw
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.contains("://") {
+        return Err("must be a host name, optionally preceded by https://".to_owned());
+    }
+    if rest.contains('@') {
+        return Err("must not contain userinfo (user@host)".to_owned());
+    }
+    if rest.contains(['?', '#']) {
+        return Err("must not contain a query or fragment".to_owned());
+    }
+    if rest.contains(['/', '\\']) {
+        return Err("must be a host name without a path".to_owned());
+    }
+    HttpUrl::parse(&format!("https://{rest}/")).map_err(|e| match e {
+        UrlError::MissingHost => "must name a host".to_owned(),
+        other => format!("is not a valid host: {other}"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,11 +15,11 @@ use std::rc::Rc;
 
 use filter_core::access_token::TokenError;
 use filter_core::authorize::{Decision, Gate, PassReason, ReplayStore};
-use filter_core::config::NonceConfig;
 use filter_core::dpop::{BOUND_TOKEN_ON_BEARER, PROOF_ON_BEARER};
 use filter_core::json::JsonError;
 use filter_core::jwks_cache::FetchReason;
 use filter_core::jws::{JwsError, Segment};
+use filter_core::nonce::NonceConfig;
 use filter_core::nonce::Nonces;
 use filter_core::rejection::{self, Denial, Scheme};
 use filter_core::replay::{self, ReplayError};

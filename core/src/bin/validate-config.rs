@@ -3,7 +3,8 @@
 //! prints what the configuration sets up and which hosts would refuse it, or the one line the
 //! filter would log; the exit status is 1 when any file is refused. `-` reads stdin.
 
-use filter_core::config::{self, Config, KeySource};
+use filter_core::config::{self, Config};
+use filter_core::key_source::KeySource;
 use std::io::Read;
 use std::process::ExitCode;
 
