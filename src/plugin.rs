@@ -119,7 +119,7 @@ impl RootContext for Plugin {
         }
         w.tune_tick();
         w.keys_gauge(now);
-        let skew = w.config.clock_skew;
+        let skew = w.config.token.clock_skew;
         w.gate.tokens.purge_expired(skew, now);
         w.metrics.flush();
     }

@@ -154,7 +154,7 @@ pub fn verify(
     let header = &jws.header;
 
     let alg = Algorithm::from_name(&header.alg)
-        .filter(|a| config.algorithms.contains(a))
+        .filter(|a| config.token.algorithms.contains(a))
         .ok_or(TokenError::AlgorithmNotAllowed)?;
     if let Some(crit) = &header.crit {
         if !crit.iter().all(|c| UNDERSTOOD_CRIT.contains(&c.as_str())) {
@@ -202,10 +202,10 @@ pub fn verify(
     };
     verify_signature(&jws, jwk, alg)?;
 
-    check_audience(claims, &config.audiences)?;
-    let expires_at = check_times(claims, config.clock_skew, now)?;
-    let scopes =
-        scope::granted(claims, &config.scope_claims).map_err(|_| TokenError::InvalidScopeClaim)?;
+    check_audience(claims, &config.token.audiences)?;
+    let expires_at = check_times(claims, config.token.clock_skew, now)?;
+    let scopes = scope::granted(claims, &config.token.scope_claims)
+        .map_err(|_| TokenError::InvalidScopeClaim)?;
 
     Ok(VerifiedToken::new(
         jws.claims.clone(),

@@ -295,7 +295,7 @@ impl Gate {
         scheme: Scheme,
         now: u64,
     ) -> Result<Rc<VerifiedToken>, Decision> {
-        if let Some(hit) = self.tokens.get(token, self.config.clock_skew, now) {
+        if let Some(hit) = self.tokens.get(token, self.config.token.clock_skew, now) {
             if matches!(
                 self.keys.lookup(hit.source, &hit.kid, now),
                 Lookup::Found(_)

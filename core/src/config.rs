@@ -8,13 +8,12 @@
 //! Nothing is defaulted silently except the documented defaults.
 //!
 //! Each section is parsed and checked by the module that owns it (`key_source`, `rules`,
-//! `forward`, `dpop_settings`, `nonce`, `rejection`'s realm, `algorithm` lists); this module
-//! holds the document's shape, composes the sections, and checks the token settings
-//! (audiences, algorithms, clock skew, scope claims) and the key-fetch timings itself.
+//! `forward`, `dpop_settings`, `nonce`, `rejection`'s realm, `algorithm` lists,
+//! `token_policy`); this module holds the document's shape, composes the sections, and
+//! checks the key-fetch timings itself.
 
-use crate::algorithm::{self, Algorithm};
 pub use crate::config_error::ConfigError;
-use crate::config_error::{bounded, check_text, Bounds};
+use crate::config_error::{bounded, Bounds};
 use crate::dpop_settings::{DpopConfig, RawDpop, ReplayScope};
 use crate::forward::{self, FilterState, Forward, RawFilterState, RawForward};
 use crate::json;
@@ -22,6 +21,7 @@ use crate::key_source::{self, upstream_for, IssuerConfig, KeySource, KeySources,
 use crate::nonce::RawNonce;
 use crate::rejection::{self, ChallengeConfig};
 use crate::rules::{self, RawRule, RuleSet};
+use crate::token_policy::{RawTokenPolicy, TokenPolicy};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -29,18 +29,7 @@ use std::collections::BTreeMap;
 /// Larger configurations are refused before parsing (an inline JWKS included).
 pub const MAX_CONFIG_LEN: usize = 256 * 1024;
 
-/// Most audiences accepted.
-const MAX_AUDIENCES: usize = 32;
-/// Most claims scopes are read from.
-const MAX_SCOPE_CLAIMS: usize = 8;
-
-// Defaults and bounds of the settings this module reads itself.
-/// Seconds of clock difference tolerated on `exp`, `nbf` and `iat`.
-const CLOCK_SKEW: Bounds = Bounds {
-    default: 60,
-    min: 0,
-    max: 3600,
-};
+// Defaults and bounds of the key-fetch timings.
 /// Seconds fetched keys are used before they are refreshed.
 const JWKS_CACHE_TTL: Bounds = Bounds {
     default: 600,
@@ -65,8 +54,6 @@ const HTTP_TIMEOUT_MS: Bounds = Bounds {
     min: 1,
     max: 60_000,
 };
-/// The token algorithms accepted unless configured.
-const DEFAULT_ALGORITHMS: [Algorithm; 1] = [Algorithm::RS256];
 
 /// The configuration as the filter uses it.
 #[derive(Debug)]
@@ -75,11 +62,9 @@ pub struct Config {
     pub issuers: Vec<IssuerConfig>,
     /// Where keys come from; `IssuerConfig::key_source` indexes this.
     pub key_sources: Vec<KeySource>,
-    pub audiences: Vec<String>,
-    pub algorithms: Vec<Algorithm>,
-    pub clock_skew: u64,
+    /// What a token is checked against.
+    pub token: TokenPolicy,
     pub realm: String,
-    pub scope_claims: Vec<String>,
     pub bypass_cors_preflight: bool,
     pub rules: RuleSet,
     pub forward: Forward,
@@ -233,14 +218,12 @@ fn shape_error(path: &str, message: &str) -> ConfigError {
 
 fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let domains = key_source::domains(raw.domain, raw.domains)?;
-    let audiences = audiences(raw.audience)?;
-    let algorithms = algorithm::parse_list(
-        raw.algorithms,
-        "algorithms",
-        &Algorithm::ALL,
-        &DEFAULT_ALGORITHMS,
-    )?;
-
+    let token = TokenPolicy::from_config(RawTokenPolicy {
+        audience: raw.audience,
+        algorithms: raw.algorithms,
+        clock_skew_seconds: raw.clock_skew_seconds,
+        scope_claims: raw.scope_claims,
+    })?;
     let KeySources {
         issuers,
         sources: key_sources,
@@ -254,7 +237,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             jwks_uri: raw.jwks_uri,
             jwks: raw.jwks,
         },
-        &algorithms,
+        &token.algorithms,
     )?;
 
     let dpop = DpopConfig::from_config(RawDpop {
@@ -276,7 +259,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let rules = rules::from_config(
         raw.rules.unwrap_or_default(),
         &domains_and_issuers,
-        &audiences,
+        &token.audiences,
     )?;
     let filter_state = raw
         .filter_state
@@ -285,11 +268,8 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     Ok(Config {
         issuers,
         key_sources,
-        audiences,
-        algorithms,
-        clock_skew: bounded("clock_skew_seconds", raw.clock_skew_seconds, CLOCK_SKEW)?,
+        token,
         realm: rejection::realm_from_config(raw.realm)?,
-        scope_claims: scope_claims(raw.scope_claims)?,
         bypass_cors_preflight: raw
             .bypass_cors_preflight
             .unwrap_or(rules::DEFAULT_BYPASS_CORS_PREFLIGHT),
@@ -318,79 +298,10 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     })
 }
 
-fn audiences(value: Option<Value>) -> Result<Vec<String>, ConfigError> {
-    let field = "audience";
-    let list = match value {
-        None => return Err(ConfigError::new(field, "is required")),
-        Some(Value::String(s)) => vec![(field.to_owned(), Value::String(s))],
-        Some(Value::Array(items)) => {
-            if items.is_empty() {
-                return Err(ConfigError::new(field, "must not be empty"));
-            }
-            if items.len() > MAX_AUDIENCES {
-                return Err(ConfigError::new(
-                    field,
-                    format!("must not list more than {MAX_AUDIENCES} audiences"),
-                ));
-            }
-            items
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| (format!("{field}[{i}]"), v))
-                .collect()
-        }
-        Some(_) => {
-            return Err(ConfigError::new(
-                field,
-                "must be a string or a list of strings",
-            ))
-        }
-    };
-    let mut out: Vec<String> = Vec::with_capacity(list.len());
-    for (field, v) in list {
-        let Value::String(s) = v else {
-            return Err(ConfigError::new(field, "must be a string"));
-        };
-        check_text(&field, &s)?;
-        if out.contains(&s) {
-            return Err(ConfigError::new(
-                field,
-                format!("repeats the audience {s:?}"),
-            ));
-        }
-        out.push(s);
-    }
-    Ok(out)
-}
-
-fn scope_claims(raw: Option<Vec<String>>) -> Result<Vec<String>, ConfigError> {
-    let Some(list) = raw else {
-        return Ok(vec!["scope".to_owned(), "scp".to_owned()]);
-    };
-    if list.is_empty() {
-        return Err(ConfigError::new("scope_claims", "must not be empty"));
-    }
-    if list.len() > MAX_SCOPE_CLAIMS {
-        return Err(ConfigError::new(
-            "scope_claims",
-            format!("must not list more than {MAX_SCOPE_CLAIMS} claims"),
-        ));
-    }
-    let mut out: Vec<String> = Vec::with_capacity(list.len());
-    for (i, claim) in list.into_iter().enumerate() {
-        let field = format!("scope_claims[{i}]");
-        check_text(&field, &claim)?;
-        if out.contains(&claim) {
-            return Err(ConfigError::new(field, format!("repeats {claim:?}")));
-        }
-        out.push(claim);
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::algorithm::Algorithm;
     use crate::jwk;
     use crate::key_source::MAX_DOMAINS;
     use crate::nonce::NonceConfig;
@@ -457,11 +368,17 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(c.audiences, vec!["https://api.example.com".to_owned()]);
-        assert_eq!(c.algorithms, vec![Algorithm::RS256]);
-        assert_eq!(c.clock_skew, 60);
+        assert_eq!(
+            c.token.audiences,
+            vec!["https://api.example.com".to_owned()]
+        );
+        assert_eq!(c.token.algorithms, vec![Algorithm::RS256]);
+        assert_eq!(c.token.clock_skew, 60);
         assert_eq!(c.realm, "api");
-        assert_eq!(c.scope_claims, vec!["scope".to_owned(), "scp".to_owned()]);
+        assert_eq!(
+            c.token.scope_claims,
+            vec!["scope".to_owned(), "scp".to_owned()]
+        );
         assert!(c.bypass_cors_preflight);
         assert_eq!(c.rules, RuleSet::default());
         assert_eq!(c.forward, Forward::default());
@@ -575,11 +492,11 @@ mod tests {
         assert_eq!(c.upstream_for("Login.Example.org"), Some("login_cluster"));
         assert_eq!(c.upstream_for("keys.example.net"), Some("auth0"));
         assert_eq!(
-            c.audiences,
+            c.token.audiences,
             vec!["https://api.example.com".to_owned(), "urn:other".to_owned()]
         );
         assert_eq!(
-            c.algorithms,
+            c.token.algorithms,
             vec![
                 Algorithm::RS256,
                 Algorithm::PS256,
@@ -588,10 +505,14 @@ mod tests {
             ]
         );
         assert_eq!(
-            (c.clock_skew, c.realm.as_str(), c.bypass_cors_preflight),
+            (
+                c.token.clock_skew,
+                c.realm.as_str(),
+                c.bypass_cors_preflight
+            ),
             (0, "payments", false)
         );
-        assert_eq!(c.scope_claims, vec!["permissions".to_owned()]);
+        assert_eq!(c.token.scope_claims, vec!["permissions".to_owned()]);
         let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         assert_eq!(
             c.rules.rules(),
@@ -824,7 +745,7 @@ mod tests {
     #[test]
     fn audiences() {
         let c = ok(&with(json!({"audience": ["a", "b"]})));
-        assert_eq!(c.audiences, vec!["a".to_owned(), "b".to_owned()]);
+        assert_eq!(c.token.audiences, vec!["a".to_owned(), "b".to_owned()]);
         let cases = [
             (json!({"audience": null}), e("audience", "is required")),
             (json!({"audience": ""}), e("audience", "must not be empty")),

@@ -33,4 +33,5 @@ pub mod rules;
 pub mod scope;
 pub mod shared;
 pub mod token_cache;
+pub mod token_policy;
 pub mod url;

@@ -33,8 +33,13 @@ fn describe(config: &Config) -> Vec<String> {
         };
         lines.push(format!("issuer {}: {keys}", issuer.issuer));
     }
-    lines.push(format!("audiences: {}", config.audiences.join(", ")));
-    let algorithms: Vec<String> = config.algorithms.iter().map(|a| format!("{a:?}")).collect();
+    lines.push(format!("audiences: {}", config.token.audiences.join(", ")));
+    let algorithms: Vec<String> = config
+        .token
+        .algorithms
+        .iter()
+        .map(|a| format!("{a:?}"))
+        .collect();
     lines.push(format!("token algorithms: {}", algorithms.join(", ")));
     let dpop = &config.dpop;
     lines.push(if !dpop.enabled {
