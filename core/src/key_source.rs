@@ -56,7 +56,8 @@ pub struct RawKeySources {
 }
 
 impl KeySources {
-    /// The sources for `domains` (from [`domains`]). Inline keys must hold a key with a `kid` that fits one of the token `algorithms`.
+    /// The sources for `domains` (from [`domains`]). Inline keys must hold a key with a `kid`
+    /// that fits one of the token `algorithms`.
     pub fn from_config(
         domains: Vec<(String, HttpUrl)>,
         raw: RawKeySources,
