@@ -13,6 +13,7 @@
 mod common;
 mod contract;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -241,5 +242,89 @@ fn a_flapping_issuer_never_refuses_a_valid_token_once_keys_are_cached() {
         assert_eq!(statuses, vec![200; BURST], "round {round}");
         thread::sleep(Duration::from_millis(1100));
     }
+    assert_nothing_trapped(&gateway);
+}
+
+/// A new configuration pushed while requests wait for a slow key set (Envoy replaces the
+/// listener, so a new plugin instance starts beside the old one, on both workers): every
+/// waiting request is answered and nothing traps; the requests that came in on the old
+/// instance are decided by it, and the new instance decides everything after the push.
+#[test]
+fn a_configuration_reload_while_requests_wait_for_keys_answers_every_one() {
+    const WAITING: usize = 24;
+    let issuer = issuer("reload.local", |i| {
+        i.answer_after(Duration::from_millis(1500))
+    });
+    let echo = Echo::start(0).unwrap();
+    let config = |realm: &str| {
+        let mut config = demo_config(&issuer);
+        config["realm"] = json!(realm);
+        config["http_timeout_ms"] = json!(4000);
+        config
+    };
+    let before = GatewayOptions::new(config("before"), &issuer, &echo)
+        .concurrency(2)
+        .reloadable();
+    let gateway = Gateway::start(before.clone());
+    let token = issuer.token_builder().build();
+    let request = Request::get(PRIVATE).bearer(&token);
+
+    let answered = AtomicUsize::new(0);
+    let statuses: Vec<u16> = thread::scope(|scope| {
+        let waiting: Vec<_> = (0..WAITING)
+            .map(|_| {
+                scope.spawn(|| {
+                    let status = gateway.send(&request).status;
+                    answered.fetch_add(1, Ordering::SeqCst);
+                    status
+                })
+            })
+            .collect();
+        // The first fetch is under way (the issuer holds it 1.5 s) and every request waits.
+        assert!(issuer.wait_for_discovery_fetches(1, Duration::from_secs(5)));
+        thread::sleep(Duration::from_millis(300));
+        let mut after = before.clone();
+        after.plugin_config = Some(config("after"));
+        gateway.reload(&after);
+        assert_eq!(
+            answered.load(Ordering::SeqCst),
+            0,
+            "the reload was applied while every request still waited"
+        );
+        assert_eq!(
+            gateway.stat("listener_manager.listener_in_place_updated"),
+            Some(1),
+            "Envoy replaced the filter chain"
+        );
+        waiting.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        statuses,
+        vec![200; WAITING],
+        "every request that waited for keys across the reload passes"
+    );
+
+    // The new instance answers now: its realm, and valid tokens pass on both workers.
+    let target = Target {
+        gateway: &gateway,
+        echo: &echo,
+        listener: MAIN_LISTENER,
+    };
+    issuer.answer_after(Duration::ZERO);
+    let challenge = gateway
+        .get(PRIVATE)
+        .header("www-authenticate")
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        challenge.contains("realm=\"after\""),
+        "the new configuration is in force: {challenge}"
+    );
+    let statuses: Vec<u16> = target
+        .burst(&request, BURST)
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, vec![200; BURST], "after the reload");
     assert_nothing_trapped(&gateway);
 }

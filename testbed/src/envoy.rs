@@ -209,6 +209,10 @@ pub struct EnvoyOptions {
     pub component_log_level: String,
     pub startup_timeout: Duration,
     pub extra_args: Vec<String>,
+    /// Serve the bootstrap's listeners from a file Envoy watches (LDS from the
+    /// filesystem) instead of statically, so [`Envoy::replace_listeners`] can change them
+    /// while Envoy runs, as a control plane would.
+    pub listeners_from_file: bool,
 }
 
 impl EnvoyOptions {
@@ -220,6 +224,7 @@ impl EnvoyOptions {
             component_log_level: DEFAULT_COMPONENT_LOG_LEVEL.into(),
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
             extra_args: Vec::new(),
+            listeners_from_file: false,
         }
     }
 }
@@ -296,9 +301,13 @@ impl Envoy {
         let dir = work_dir()?;
         let config_path = dir.join("envoy.json");
         let log_path = dir.join("envoy.log");
+        let mut bootstrap = bootstrap.clone();
+        if options.listeners_from_file {
+            serve_listeners_from_file(&mut bootstrap, &dir)?;
+        }
         fs::write(
             &config_path,
-            serde_json::to_vec_pretty(bootstrap).unwrap_or_default(),
+            serde_json::to_vec_pretty(&bootstrap).unwrap_or_default(),
         )?;
         let log = File::create(&log_path)?;
         let mut command = Command::new(&options.binary);
@@ -416,6 +425,37 @@ impl Envoy {
         self.admin_port
     }
 
+    /// Replaces every listener (started with [`EnvoyOptions::listeners_from_file`]) and
+    /// waits until Envoy has applied the change and no listener is still warming. A
+    /// listener keeps its port only if the new one names that port.
+    pub fn replace_listeners(&self, listeners: &[Value], timeout: Duration) -> io::Result<()> {
+        let dir = self.dir.join(LISTENERS_DIR);
+        if !dir.is_dir() {
+            return Err(io::Error::other(
+                "Envoy was not started with listeners_from_file",
+            ));
+        }
+        let applied = |stat: &str| self.stat(stat).ok().flatten().unwrap_or(0);
+        let before = applied("listener_manager.lds.update_success");
+        // Envoy reacts to a file moved into the watched directory: write aside, then rename.
+        let next = dir.join("listeners.next");
+        fs::write(&next, listeners_document(listeners))?;
+        fs::rename(&next, dir.join(LISTENERS_FILE))?;
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if applied("listener_manager.lds.update_success") > before
+                && applied("listener_manager.total_listeners_warming") == 0
+            {
+                return Ok(());
+            }
+            thread::sleep(Duration::from_millis(25));
+        }
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("Envoy did not apply the new listeners within {timeout:?}"),
+        ))
+    }
+
     /// The port Envoy bound for listener `name`.
     pub fn listener_port(&self, name: &str) -> Option<u16> {
         self.listener_ports.get(name).copied()
@@ -517,6 +557,54 @@ impl Envoy {
             let _ = reaper.wait();
         }
     }
+}
+
+const LISTENERS_DIR: &str = "lds";
+const LISTENERS_FILE: &str = "listeners.json";
+
+/// A discovery response holding `listeners`, as Envoy reads it from a file.
+fn listeners_document(listeners: &[Value]) -> Vec<u8> {
+    let resources: Vec<Value> = listeners
+        .iter()
+        .map(|listener| {
+            let mut listener = listener.clone();
+            if let Some(fields) = listener.as_object_mut() {
+                fields.insert(
+                    "@type".into(),
+                    json!("type.googleapis.com/envoy.config.listener.v3.Listener"),
+                );
+            }
+            listener
+        })
+        .collect();
+    serde_json::to_vec_pretty(&json!({ "resources": resources })).unwrap_or_default()
+}
+
+/// Moves the static listeners of `bootstrap` into a file in `dir` that Envoy watches.
+fn serve_listeners_from_file(bootstrap: &mut Value, dir: &Path) -> io::Result<()> {
+    let listeners = bootstrap
+        .pointer_mut("/static_resources")
+        .and_then(Value::as_object_mut)
+        .and_then(|resources| resources.remove("listeners"))
+        .and_then(|listeners| listeners.as_array().cloned())
+        .unwrap_or_default();
+    let watched = dir.join(LISTENERS_DIR);
+    fs::create_dir_all(&watched)?;
+    let file = watched.join(LISTENERS_FILE);
+    fs::write(&file, listeners_document(&listeners))?;
+    if let Some(fields) = bootstrap.as_object_mut() {
+        fields.insert(
+            "dynamic_resources".into(),
+            json!({ "lds_config": {
+                "resource_api_version": "V3",
+                "path_config_source": {
+                    "path": file,
+                    "watched_directory": { "path": watched },
+                },
+            }}),
+        );
+    }
+    Ok(())
 }
 
 /// A shell that polls, five times a second, whether this process and Envoy both still run,

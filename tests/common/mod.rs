@@ -132,6 +132,11 @@ pub struct GatewayOptions {
     pub startup_timeout: Duration,
     /// `--component-log-level`.
     pub component_log_level: String,
+    /// Listeners served from a file Envoy watches, for [`Gateway::reload`]; the main
+    /// listener then gets a fixed port so that a reload keeps it.
+    pub reloadable: bool,
+    /// Port of the main listener; 0: Envoy picks one.
+    pub main_port: u16,
 }
 
 impl GatewayOptions {
@@ -159,7 +164,16 @@ impl GatewayOptions {
             vm_id: VM_ID.into(),
             startup_timeout: testbed::envoy::DEFAULT_STARTUP_TIMEOUT,
             component_log_level: testbed::envoy::DEFAULT_COMPONENT_LOG_LEVEL.into(),
+            reloadable: false,
+            main_port: 0,
         }
+    }
+
+    /// Listeners that [`Gateway::reload`] can replace while Envoy runs.
+    pub fn reloadable(mut self) -> GatewayOptions {
+        self.reloadable = true;
+        self.main_port = testbed::net::free_port().expect("a free port");
+        self
     }
 
     pub fn concurrency(mut self, workers: u32) -> GatewayOptions {
@@ -200,6 +214,7 @@ impl GatewayOptions {
             ));
         }
         let mut main = Listener::new(MAIN_LISTENER, filters, ECHO_CLUSTER);
+        main.port = self.main_port;
         main.connection_manager = self.connection_manager.clone();
         if !self.routes.is_empty() {
             main.routes = self.routes.clone();
@@ -221,6 +236,7 @@ impl GatewayOptions {
         options.concurrency = self.concurrency;
         options.startup_timeout = self.startup_timeout;
         options.component_log_level = self.component_log_level.clone();
+        options.listeners_from_file = self.reloadable;
         options
     }
 }
@@ -311,6 +327,24 @@ impl Gateway {
 
     pub fn envoy(&self) -> &Envoy {
         &self.envoy
+    }
+
+    /// Replaces the listeners with those of `options` (started [`GatewayOptions::reloadable`],
+    /// clusters unchanged) and waits until Envoy runs them: what a control plane pushing a
+    /// new filter configuration does.
+    pub fn reload(&self, options: &GatewayOptions) {
+        let bootstrap = options.bootstrap();
+        let listeners = bootstrap
+            .pointer("/static_resources/listeners")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if let Err(e) = self
+            .envoy
+            .replace_listeners(&listeners, Duration::from_secs(30))
+        {
+            panic!("reloading Envoy's listeners failed: {e}");
+        }
     }
 
     /// Port of the main listener.
