@@ -10,7 +10,7 @@ CARGO_TARGET_DIR ?= target
 MODULE := dist/auth0_wasm_filter.wasm
 BUILT_MODULE := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release/auth0_wasm_filter.wasm
 
-.PHONY: help setup build test lint fuzz validate oci run bench clean
+.PHONY: help setup build test lint fuzz validate oci run bench soak clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 16
@@ -57,6 +57,10 @@ run: setup build ## Start the demo: local issuer, echo upstream, Envoy with envo
 clean: ## Remove build output and demo logs (keeps .tools)
 	$(CARGO) clean
 	rm -rf dist .run
+
+soak: build ## Mixed valid and refused requests against Envoy with 2 workers, statuses and RSS checked: SOAK_REQUESTS (10^7)
+	$(CARGO) build --release -p testbed --bins
+	$(CARGO_TARGET_DIR)/release/soak
 
 bench: build ## Benchmark no auth, a wasm floor, Envoy's jwt_authn and this filter (BENCHMARKS.md); installs wrk if missing
 	@command -v wrk >/dev/null 2>&1 || { echo "bench: installing wrk"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
