@@ -37,8 +37,12 @@ const PATH: &str = "/soak";
 const ISSUER_CLUSTER: &str = "issuer";
 const ECHO_CLUSTER: &str = "echo";
 const HITS_POOL: usize = 200;
-/// The share of the run before memory counts as warmed up.
+/// Memory counts as warmed up after this share of the requests and this much time,
+/// whichever comes later: the replay store records every proof for as long as it could be
+/// accepted (`dpop_iat_offset` 300 s and `dpop_iat_leeway` 30 s by default) before it starts
+/// to turn over.
 const WARMUP_SHARE: f64 = 0.1;
+const WARMUP_SECONDS: f64 = 360.0;
 /// How much Envoy's RSS may grow after warm-up before the run fails: a leak of even a
 /// few bytes per request would pass this over 10^7 requests.
 const RSS_GROWTH_LIMIT_KIB: u64 = 8 * 1024;
@@ -442,6 +446,8 @@ fn run() -> Result<bool, String> {
 
 /// Envoy's resident memory over the run.
 struct Memory {
+    /// Whether the run went on past warm-up, so that growth means something.
+    judged: bool,
     warm_kib: u64,
     peak_after_warmup_kib: u64,
     end_kib: u64,
@@ -452,15 +458,17 @@ struct Memory {
 impl Memory {
     fn of(samples: &[Sample], requests: u64) -> Memory {
         let warm_after = (requests as f64 * WARMUP_SHARE) as u64;
-        let warm = samples.iter().find(|s| s.requests >= warm_after);
+        let warmed = |s: &&Sample| s.requests >= warm_after && s.seconds >= WARMUP_SECONDS;
+        let warm = samples.iter().find(warmed);
         let warm_kib = warm.map_or(0, |s| s.rss_kib);
         let peak = samples
             .iter()
-            .filter(|s| s.requests >= warm_after)
+            .filter(warmed)
             .map(|s| s.rss_kib)
             .max()
             .unwrap_or(0);
         Memory {
+            judged: warm.is_some(),
             warm_kib,
             peak_after_warmup_kib: peak,
             end_kib: samples.last().map_or(0, |s| s.rss_kib),
@@ -503,9 +511,12 @@ fn summary(
         tally.socket_errors,
         if trapped { "yes" } else { "no" }
     ));
+    if !memory.judged {
+        out.push_str("Envoy RSS not judged: the run ended before warm-up.\n");
+    }
     out.push_str(&format!(
-        "Envoy RSS: {} after warm-up ({:.0} % of the requests), peak after it {}, at the end {}: \
-         growth {} (limit {}).\n",
+        "Envoy RSS: {} after warm-up ({:.0} % of the requests and {WARMUP_SECONDS:.0} s), peak \
+         after it {}, at the end {}: growth {} (limit {}).\n",
         mib(memory.warm_kib),
         WARMUP_SHARE * 100.0,
         mib(memory.peak_after_warmup_kib),
