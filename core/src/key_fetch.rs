@@ -426,6 +426,13 @@ impl KeyFetch {
                     tick.woken.extend(self.take_waiters(|w| w.source == source));
                 }
             }
+            // Keys may have come by another path than this tick (a request that loaded them
+            // first, or this worker's own fetch): whoever waits for another worker's refetch is
+            // woken once that refetch is no longer under way, whatever ended it.
+            let keys = &gate.keys;
+            tick.woken.extend(self.take_waiters(|w| {
+                w.source == source && w.elsewhere && !keys.kid_refresh_in_progress(source, now)
+            }));
             let jwks_due = self.jwks_due.get(source).copied().unwrap_or(false);
             if jwks_due {
                 if let Some(due) = self.jwks_due.get_mut(source) {
@@ -1001,6 +1008,35 @@ mod tests {
         assert!(b.full_tick(Some(&mut store), later).woken.is_empty());
         a.answer(Some(&mut store), token, &ok(JWKS), later + 1);
         assert_eq!(b.full_tick(Some(&mut store), later + 1).woken, vec![1, 2]);
+        assert_eq!(b.fetch.tick_period_ms(), TICK_MS);
+    }
+
+    /// Found by `make soak`: a request that arrives after the keys were published but before
+    /// the tick loads them takes the update itself; the requests already waiting must still be
+    /// woken by the next tick, not left until the fetch lease ends.
+    #[test]
+    fn waiters_are_woken_when_another_request_loaded_the_published_keys_first() {
+        let mut store = MemoryStore::default();
+        let (mut a, mut b) = (worker(), worker());
+        create_claims(&a.gate, &mut store);
+        a.fetch_for_request(Some(&mut store), FetchReason::Refresh, NOW);
+        b.fetch.set_can_wake(true);
+        assert!(b.tick(Some(&mut store), NOW).is_empty());
+        let later = NOW + 60;
+        let Plan::Fetch(jwks) = a.plan(Some(&mut store), FetchReason::UnknownKid, later) else {
+            unreachable!("the claim's winner fetches")
+        };
+        let token = a.send(&jwks, Purpose::Request, later);
+        let plan = |b: &mut Worker, store: &mut MemoryStore, id| {
+            let store = Some(store as &mut dyn SharedStore);
+            b.fetch
+                .plan_for_request(&mut b.gate, store, 0, FetchReason::UnknownKid, id, later)
+        };
+        assert_eq!(plan(&mut b, &mut store, 1), Plan::Wait);
+        a.answer(Some(&mut store), token, &ok(JWKS), later);
+        // Request 2 on b loads a's keys and is decided at once.
+        assert_eq!(plan(&mut b, &mut store, 2), Plan::DecideAgain);
+        assert_eq!(b.full_tick(Some(&mut store), later).woken, vec![1]);
         assert_eq!(b.fetch.tick_period_ms(), TICK_MS);
     }
 

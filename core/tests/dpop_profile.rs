@@ -201,6 +201,45 @@ fn dpop_request_steps() {
             black_box(crypto::sha256(&[7u8; 1024]));
         }),
     ));
+    // Workloads (b) and (d): distinct RS256 tokens, each missing the verified-token cache.
+    let distinct: Vec<String> = (0..count.min(500))
+        .map(|i| {
+            good()
+                .claim("jti", serde_json::json!(format!("b-{i}")))
+                .build()
+        })
+        .collect();
+    let signed: Vec<jws::Jws<'_>> = distinct.iter().map(|t| jws::decode(t).unwrap()).collect();
+    rows.push((
+        "(b) decode an RS256 token (base64url, JSON header and claims)",
+        per_call(&distinct, |t| {
+            black_box(jws::decode(t).unwrap());
+        }),
+    ));
+    let rsa = issuer_keys();
+    let rsa_key = rsa.find("rsa-1").unwrap().key();
+    rows.push((
+        "(b) RS256 signature check (SHA-256 of the signing input, RSA-2048)",
+        per_call(&signed, |jws| {
+            jws.verify(rsa_key, Algorithm::RS256).unwrap();
+        }),
+    ));
+    let distinct_requests: Vec<Request> = distinct
+        .iter()
+        .map(|t| Request::private().bearer(t))
+        .collect();
+    let mut gates = [default_gate(), default_gate()];
+    let mut pass = 0;
+    rows.push((
+        "(b) the whole decision for a token not in the cache (Gate::authorize)",
+        per_call(&distinct_requests, |request| {
+            let i = pass / distinct_requests.len();
+            pass += 1;
+            let mut none = MemoryStore::default();
+            let decision = gates[i].authorize(&request.view(), &mut Replay(&mut none), NOW_MS);
+            assert!(matches!(decision, Decision::Allow(_)), "{decision:?}");
+        }),
+    ));
     println!("\n{count} distinct proofs, ns per call:");
     for (step, ns) in rows {
         println!("{ns:>10.0}  {step}");

@@ -9,7 +9,7 @@
 //! the issuer never published (an unknown `kid`, which makes the filter refetch keys, at
 //! most once per refresh interval), 3 DPoP requests each with a proof made just before it
 //! is sent, 1 resending the previous proof of that connection (a replay), 1 without
-//! credentials. Expected: 200 for valid ones, 401 for every other.
+//! credentials. Expected: 200 for valid ones, 401 for every other, each within 2 s.
 //!
 //! Settings (environment): SOAK_REQUESTS (10,000,000), SOAK_CONNECTIONS (16),
 //! SOAK_TOKENS (10,000), SOAK_DIR (target/bench: where minted tokens are kept for the next
@@ -49,6 +49,13 @@ const RSS_GROWTH_LIMIT_KIB: u64 = 8 * 1024;
 const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 /// Unexpected answers described in full; the rest are only counted.
 const EXAMPLES: usize = 5;
+/// How long a request may wait for its answer: longer than the filter may keep a request
+/// waiting for keys (2 × `http_timeout_ms` + 1 s = 11 s by default), so a late answer is
+/// seen as late rather than as no answer.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(15);
+/// An answer slower than this fails the run: the local issuer answers at once, so only a
+/// request left waiting for keys that already came could take this long.
+const SLOW: Duration = Duration::from_secs(2);
 
 /// What one request of the mix is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -203,6 +210,8 @@ impl Credentials {
 struct Tally {
     answered: BTreeMap<Kind, u64>,
     unexpected: BTreeMap<Kind, u64>,
+    slowest: BTreeMap<Kind, Duration>,
+    slow: u64,
     examples: Vec<String>,
     socket_errors: u64,
 }
@@ -225,7 +234,7 @@ fn drive(
             break;
         }
         let kind = Kind::of(index);
-        let request = Request::get(PATH);
+        let request = Request::get(PATH).timeout(CLIENT_TIMEOUT);
         let request = match kind {
             Kind::Repeated => request.bearer(Credentials::pick(&credentials.repeated, index)),
             Kind::Distinct => request.bearer(Credentials::pick(&credentials.distinct, index)),
@@ -252,9 +261,23 @@ fn drive(
             }
             Kind::Anonymous => request,
         };
+        let started = Instant::now();
         match send(&mut connection, port, &request) {
             Ok(response) => {
+                let took = started.elapsed();
                 *local.answered.entry(kind).or_default() += 1;
+                let slowest = local.slowest.entry(kind).or_default();
+                *slowest = (*slowest).max(took);
+                if took > SLOW {
+                    local.slow += 1;
+                    if local.examples.len() < EXAMPLES {
+                        local.examples.push(format!(
+                            "{}: answered {} after {took:?}",
+                            kind.name(),
+                            response.status
+                        ));
+                    }
+                }
                 if response.status != kind.expected() {
                     *local.unexpected.entry(kind).or_default() += 1;
                     if local.examples.len() < EXAMPLES {
@@ -287,6 +310,11 @@ fn drive(
         for (kind, count) in local.unexpected {
             *tally.unexpected.entry(kind).or_default() += count;
         }
+        for (kind, took) in local.slowest {
+            let slowest = tally.slowest.entry(kind).or_default();
+            *slowest = (*slowest).max(took);
+        }
+        tally.slow += local.slow;
         let room = EXAMPLES.saturating_sub(tally.examples.len());
         tally.examples.extend(local.examples.into_iter().take(room));
         tally.socket_errors += local.socket_errors;
@@ -434,6 +462,7 @@ fn run() -> Result<bool, String> {
         .any(|sign| log.contains(sign));
     let memory = Memory::of(&samples, settings.requests);
     let passed = tally.unexpected.is_empty()
+        && tally.slow == 0
         && tally.socket_errors == 0
         && !trapped
         && memory.growth_kib <= RSS_GROWTH_LIMIT_KIB;
@@ -496,25 +525,32 @@ fn summary(
         settings.connections,
         if passed { "PASSED" } else { "FAILED" }
     ));
-    out.push_str("| request | expected | answered | unexpected |\n|---|--:|--:|--:|\n");
+    out.push_str(
+        "| request | expected | answered | unexpected | slowest answer |\n|---|--:|--:|--:|--:|\n",
+    );
     for (kind, count) in &tally.answered {
         out.push_str(&format!(
-            "| {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {:.1} ms |\n",
             kind.name(),
             kind.expected(),
             thousands(*count as f64),
-            tally.unexpected.get(kind).copied().unwrap_or(0)
+            tally.unexpected.get(kind).copied().unwrap_or(0),
+            tally
+                .slowest
+                .get(kind)
+                .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
         ));
     }
     out.push_str(&format!(
-        "\nSocket errors: {}. Module trapped: {}.\n",
+        "\nAnswers slower than {SLOW:?}: {}. Socket errors: {}. Module trapped: {}.\n",
+        tally.slow,
         tally.socket_errors,
         if trapped { "yes" } else { "no" }
     ));
     if !memory.judged {
         out.push_str("Envoy RSS not judged: the run ended before warm-up.\n");
-    }
-    out.push_str(&format!(
+    } else {
+        out.push_str(&format!(
         "Envoy RSS: {} after warm-up ({:.0} % of the requests and {WARMUP_SECONDS:.0} s), peak \
          after it {}, at the end {}: growth {} (limit {}).\n",
         mib(memory.warm_kib),
@@ -524,6 +560,7 @@ fn summary(
         mib(memory.growth_kib),
         mib(RSS_GROWTH_LIMIT_KIB)
     ));
+    }
     let step = (memory.trace.len() / 10).max(1);
     let trace: Vec<String> = memory
         .trace
