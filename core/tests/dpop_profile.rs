@@ -1,5 +1,6 @@
 //! Where a DPoP request's time goes, step by step, with fresh distinct proofs for one bound
-//! token: what `make bench`'s workload (c) sends. A profile, not a test: it asserts only that
+//! token: what `make bench`'s workload (c) sends. At the end, for workloads (b) and (d), the
+//! steps of a Bearer token that misses the verified-token cache. A profile, not a test: it asserts only that
 //! every proof is accepted, and prints nanoseconds per step. Run it where the filter runs, on
 //! V8 under Node (`scripts/wasi-run`), optimised:
 //!
