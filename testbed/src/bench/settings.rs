@@ -78,8 +78,48 @@ pub struct Settings {
     pub jwt_authn_cache: u64,
     /// Where feeds, the wrk script and wrk's outputs go.
     pub dir: PathBuf,
-    /// Another build of the filter, measured as the `baseline` listener.
-    pub baseline: Option<PathBuf>,
+    /// What the `baseline` listener runs, if it runs.
+    pub baseline: Option<Baseline>,
+}
+
+/// The `baseline` listener: another build of the filter (BENCH_BASELINE), or this one with
+/// other settings (BENCH_BASELINE_CONFIG), or both, measured in the same rounds as `wasm`.
+#[derive(Debug, Clone)]
+pub struct Baseline {
+    pub module: PathBuf,
+    /// Members set over the filter's benchmark configuration.
+    pub config_changes: serde_json::Map<String, serde_json::Value>,
+}
+
+fn baseline_from_env(repo_root: &std::path::Path) -> Result<Option<Baseline>, String> {
+    let module = match std::env::var_os("BENCH_BASELINE") {
+        Some(path) if !path.is_empty() => {
+            let path = PathBuf::from(path);
+            if !path.is_file() {
+                return Err(format!("BENCH_BASELINE: {} is not a file", path.display()));
+            }
+            Some(path)
+        }
+        _ => None,
+    };
+    let config_changes = match std::env::var("BENCH_BASELINE_CONFIG") {
+        Ok(text) if !text.trim().is_empty() => match serde_json::from_str(&text) {
+            Ok(serde_json::Value::Object(changes)) => Some(changes),
+            _ => {
+                return Err(format!(
+                    "BENCH_BASELINE_CONFIG must be a JSON object, not {text}"
+                ))
+            }
+        },
+        _ => None,
+    };
+    if module.is_none() && config_changes.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Baseline {
+        module: module.unwrap_or_else(|| repo_root.join("dist").join("auth0_wasm_filter.wasm")),
+        config_changes: config_changes.unwrap_or_default(),
+    }))
 }
 
 pub const CONNECTIONS: u32 = 16;
@@ -120,16 +160,7 @@ impl Settings {
             dir: std::env::var_os("BENCH_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| repo_root.join("target").join("bench")),
-            baseline: match std::env::var_os("BENCH_BASELINE") {
-                Some(path) if !path.is_empty() => {
-                    let path = PathBuf::from(path);
-                    if !path.is_file() {
-                        return Err(format!("BENCH_BASELINE: {} is not a file", path.display()));
-                    }
-                    Some(path)
-                }
-                _ => None,
-            },
+            baseline: baseline_from_env(repo_root)?,
         })
     }
 
@@ -149,7 +180,17 @@ impl Settings {
         let baseline = self
             .baseline
             .as_ref()
-            .map(|path| format!("; baseline {}", path.display()))
+            .map(|b| {
+                let changes = if b.config_changes.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " with {}",
+                        serde_json::Value::Object(b.config_changes.clone())
+                    )
+                };
+                format!("; baseline {}{changes}", b.module.display())
+            })
             .unwrap_or_default();
         format!(
             "BENCH_WORKLOADS={letters} BENCH_ROUNDS={} BENCH_SECONDS={} BENCH_WARMUP_SECONDS={} \

@@ -172,8 +172,8 @@ fn jwt_authn(issuer: &IssuerHandle, cache_size: Option<u64>) -> Value {
 pub struct Modules<'a> {
     pub filter: &'a Path,
     pub floor: &'a Path,
-    /// Another build of the filter, for the `baseline` listener.
-    pub baseline: Option<&'a Path>,
+    /// What the `baseline` listener runs, if it runs.
+    pub baseline: Option<&'a super::settings::Baseline>,
 }
 
 pub fn bootstrap(
@@ -184,6 +184,13 @@ pub fn bootstrap(
 ) -> Value {
     let filter =
         |module: &Path, vm_id: &str| vec![envoy::wasm_filter(module, &wasm_config(issuer), vm_id)];
+    let baseline = |b: &super::settings::Baseline| {
+        let mut config = wasm_config(issuer);
+        if let Some(fields) = config.as_object_mut() {
+            fields.extend(b.config_changes.clone());
+        }
+        vec![envoy::wasm_filter(&b.module, &config, "baseline")]
+    };
     let listeners: Vec<Listener> = Gate::ALL
         .into_iter()
         .filter_map(|gate| {
@@ -193,7 +200,7 @@ pub fn bootstrap(
                 Gate::Read => vec![envoy::wasm_filter(modules.floor, &json!("read"), "read")],
                 Gate::JwtAuthn => vec![jwt_authn(issuer, None)],
                 Gate::JwtAuthnCached => vec![jwt_authn(issuer, Some(jwt_authn_cache))],
-                Gate::Baseline => filter(modules.baseline?, "baseline"),
+                Gate::Baseline => baseline(modules.baseline?),
                 Gate::Wasm => filter(modules.filter, "bench"),
             };
             Some(Listener::new(gate.name(), filters, ECHO_CLUSTER))

@@ -14,7 +14,8 @@
 //! the memory check), BENCH_MEMORY_SECONDS (30; 0: no time limit), BENCH_JWT_AUTHN_CACHE
 //! (100, Envoy's default: the token cache of the `jwt_authn-cached` listener),
 //! BENCH_DIR (target/bench), BENCH_BASELINE (another build of the filter, measured in the
-//! same rounds as the `baseline` listener). BENCH_TOKENS must exceed the filter's verified-token cache
+//! same rounds as the `baseline` listener), BENCH_BASELINE_CONFIG (a JSON object set over the
+//! `baseline` listener's filter configuration, with or without BENCH_BASELINE). BENCH_TOKENS must exceed the filter's verified-token cache
 //! (4096 entries) for every request of (b) and (d) to miss it.
 //! Progress goes to stderr; the results, as a table and as Markdown, to stdout.
 
@@ -376,7 +377,7 @@ fn run() -> Result<bool, String> {
             &stack::Modules {
                 filter: &module,
                 floor: &floor,
-                baseline: settings.baseline.as_deref(),
+                baseline: settings.baseline.as_ref(),
             },
             echo.port,
             settings.jwt_authn_cache,
