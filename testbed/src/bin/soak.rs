@@ -247,7 +247,8 @@ fn drive(
                 request.dpop(&credentials.dpop_token, &proof)
             }
             Kind::DpopReplayed => {
-                // A connection's first replay may come before its first fresh proof.
+                // A connection's first replay may come before its first fresh proof: that
+                // proof is then sent once first, uncounted.
                 let proof = last_proof.clone().unwrap_or_else(|| {
                     let proof = credentials.proof();
                     let _ = send(
