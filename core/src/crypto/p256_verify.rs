@@ -143,6 +143,15 @@ impl Fe {
         settle(lanes(self, b, |x, y| k * x - m * y))
     }
 
+    /// `self − b − m·c` for small m: a difference of three terms in one carry pass.
+    fn sub_two(&self, b: &Fe, c: &Fe, m: i64) -> Fe {
+        let mut out = [0i64; 8];
+        for (((o, x), y), z) in out.iter_mut().zip(&self.0).zip(&b.0).zip(&c.0) {
+            *o = i64::from(*x) - i64::from(*y) - m * i64::from(*z);
+        }
+        settle(out)
+    }
+
     fn neg(&self) -> Fe {
         Fe::ZERO.sub(self)
     }
@@ -695,13 +704,9 @@ impl Jacobian {
         let delta = self.z.square();
         let gamma = self.y.square();
         let beta = self.x.mul(&gamma);
-        let alpha = self
-            .x
-            .sub(&delta)
-            .mul(&self.x.add(&delta))
-            .scaled_sub(3, &Fe::ZERO, 0);
+        let alpha = self.x.scaled_sub(3, &delta, 3).mul(&self.x.add(&delta));
         let x3 = alpha.square().scaled_sub(1, &beta, 8);
-        let z3 = self.y.add(&self.z).square().sub(&gamma).sub(&delta);
+        let z3 = self.y.add(&self.z).square().sub_two(&gamma, &delta, 1);
         let y3 = alpha
             .mul(&beta.scaled_sub(4, &x3, 1))
             .scaled_sub(1, &gamma.square(), 8);
@@ -723,7 +728,7 @@ impl Jacobian {
         let u2 = q.x.mul(&z1z1);
         let s2 = q.y.mul(&self.z).mul(&z1z1);
         let h = u2.sub(&self.x);
-        let r = s2.sub(&self.y).scaled_sub(2, &Fe::ZERO, 0);
+        let r = s2.scaled_sub(2, &self.y, 2);
         if h.is_zero() {
             return if r.is_zero() {
                 q.to_jacobian().double()
@@ -735,9 +740,9 @@ impl Jacobian {
         let i = hh.scaled_sub(4, &Fe::ZERO, 0);
         let j = h.mul(&i);
         let v = self.x.mul(&i);
-        let x3 = r.square().sub(&j).scaled_sub(1, &v, 2);
+        let x3 = r.square().sub_two(&j, &v, 2);
         let y3 = r.mul(&v.sub(&x3)).scaled_sub(1, &self.y.mul(&j), 2);
-        let z3 = self.z.add(&h).square().sub(&z1z1).sub(&hh);
+        let z3 = self.z.add(&h).square().sub_two(&z1z1, &hh, 1);
         Jacobian {
             x: x3,
             y: y3,
@@ -761,7 +766,7 @@ impl Jacobian {
         let s1 = self.y.mul(&q.z).mul(&z2z2);
         let s2 = q.y.mul(&self.z).mul(&z1z1);
         let h = u2.sub(&u1);
-        let r = s2.sub(&s1).scaled_sub(2, &Fe::ZERO, 0);
+        let r = s2.scaled_sub(2, &s1, 2);
         if h.is_zero() {
             return if r.is_zero() {
                 self.double()
@@ -772,9 +777,9 @@ impl Jacobian {
         let i = h.scaled_sub(2, &Fe::ZERO, 0).square();
         let j = h.mul(&i);
         let v = u1.mul(&i);
-        let x3 = r.square().sub(&j).scaled_sub(1, &v, 2);
+        let x3 = r.square().sub_two(&j, &v, 2);
         let y3 = r.mul(&v.sub(&x3)).scaled_sub(1, &s1.mul(&j), 2);
-        let z3 = self.z.add(&q.z).square().sub(&z1z1).sub(&z2z2).mul(&h);
+        let z3 = self.z.add(&q.z).square().sub_two(&z1z1, &z2z2, 1).mul(&h);
         Jacobian {
             x: x3,
             y: y3,
