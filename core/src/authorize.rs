@@ -127,6 +127,11 @@ impl Gate {
         Gate::new(config, keys)
     }
 
+    /// How many DPoP client keys are kept for later proofs.
+    pub fn kept_client_keys(&self) -> usize {
+        self.proof_keys.len()
+    }
+
     /// Keys of `source` changed: tokens they vouched for must be checked again.
     pub fn keys_changed(&mut self, source: usize) {
         self.tokens.purge_source(source);
@@ -250,6 +255,11 @@ impl Gate {
         let ath = verified.ath(token);
         let proven = dpop::verify_proof(&proof, &mut self.proof_keys, &target, ath, policy, now)
             .map_err(invalid_proof)?;
+        // A new client key is kept once a valid proof shows it is the token's; the binding
+        // is still reported after the nonce and replay checks, as the contract orders them.
+        if dpop::check_binding(jkt, &proven).is_ok() {
+            self.proof_keys.keep_last();
+        }
 
         let mut next_nonce = None;
         let nonces = match &self.nonces {

@@ -12,6 +12,11 @@
 //! included) is decided by parsing, as for a key never seen. The number of entries is bounded,
 //! the oldest entry makes room for a new one, and an object longer than [`MAX_KEPT_JWK`] (no
 //! public key needs that much) is parsed every time rather than kept.
+//!
+//! A key is kept only when the caller says so ([`ProofKeys::keep_last`]), once a valid proof
+//! shows it is the key its access token is bound to. Otherwise a client holding one valid
+//! token could send proofs under new keys, each pushing out a key other clients use, and make
+//! their requests pay for parsing again.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -29,6 +34,9 @@ pub struct ProofKeys {
     entries: HashMap<Rc<str>, Rc<Jwk>>,
     /// Insertion order, for eviction.
     order: VecDeque<Rc<str>>,
+    /// The key the last [`ProofKeys::parse`] had to parse, until [`ProofKeys::keep_last`]
+    /// keeps it or the next `parse` drops it.
+    last_parsed: Option<(Rc<str>, Rc<Jwk>)>,
 }
 
 impl ProofKeys {
@@ -38,13 +46,15 @@ impl ProofKeys {
             capacity,
             entries: HashMap::new(),
             order: VecDeque::new(),
+            last_parsed: None,
         }
     }
 
     /// The parsed key for the `jwk` object of a proof header: the one kept from an earlier
-    /// proof with an identical object, or [`jwk::parse_jwk`]'s answer now, which is kept only
-    /// if it is a key.
+    /// proof with an identical object, or [`jwk::parse_jwk`]'s answer now, which
+    /// [`ProofKeys::keep_last`] may then keep if it is a key.
     pub fn parse(&mut self, jwk: &Map<String, Value>) -> Result<Rc<Jwk>, JwkError> {
+        self.last_parsed = None;
         let Some(text) = text_of(jwk) else {
             return jwk::parse_jwk(jwk).map(Rc::new);
         };
@@ -52,8 +62,16 @@ impl ProofKeys {
             return Ok(Rc::clone(hit));
         }
         let key = Rc::new(jwk::parse_jwk(jwk)?);
-        self.insert(text.into(), Rc::clone(&key));
+        self.last_parsed = Some((text.into(), Rc::clone(&key)));
         Ok(key)
+    }
+
+    /// Keeps the key the last [`ProofKeys::parse`] parsed, if it parsed one (a key found
+    /// kept, a refused object or one too long to keep leave nothing to keep).
+    pub fn keep_last(&mut self) {
+        if let Some((text, key)) = self.last_parsed.take() {
+            self.insert(text, key);
+        }
     }
 
     fn insert(&mut self, text: Rc<str>, key: Rc<Jwk>) {
@@ -129,6 +147,7 @@ mod tests {
     fn same_object_is_parsed_once() {
         let mut keys = ProofKeys::new(8);
         let first = keys.parse(&public()).unwrap();
+        keys.keep_last();
         let second = keys.parse(&public()).unwrap();
         assert!(Rc::ptr_eq(&first, &second));
         assert_eq!(keys.len(), 1);
@@ -142,6 +161,7 @@ mod tests {
     fn member_order_does_not_matter() {
         let mut keys = ProofKeys::new(8);
         let first = keys.parse(&public()).unwrap();
+        keys.keep_last();
         let reordered: Map<String, Value> = serde_json::from_str(&format!(
             r#"{{"y":"{Y}","x":"{X}","crv":"P-256","kty":"EC"}}"#
         ))
@@ -154,6 +174,7 @@ mod tests {
     fn any_other_member_or_value_is_another_entry() {
         let mut keys = ProofKeys::new(16);
         let base = keys.parse(&public()).unwrap();
+        keys.keep_last();
         let variants = [
             with("alg", json!("ES256")),
             with("use", json!("sig")),
@@ -164,6 +185,7 @@ mod tests {
         ];
         for (n, variant) in variants.iter().enumerate() {
             let key = keys.parse(variant).unwrap();
+            keys.keep_last();
             assert!(!Rc::ptr_eq(&base, &key), "{variant:?}");
             assert_eq!(keys.len(), n + 2);
         }
@@ -176,11 +198,13 @@ mod tests {
     fn private_twin_of_a_cached_key_is_still_refused() {
         let mut keys = ProofKeys::new(8);
         keys.parse(&public()).unwrap();
+        keys.keep_last();
         for member in ["d", "p", "k"] {
             assert_eq!(
                 keys.parse(&with(member, json!(D))).unwrap_err(),
                 JwkError::PrivateMember(member)
             );
+            keys.keep_last();
         }
         assert_eq!(keys.len(), 1);
     }
@@ -195,10 +219,12 @@ mod tests {
                 keys.parse(&off_curve).unwrap_err(),
                 JwkError::Key(KeyError::PointNotOnCurve)
             );
+            keys.keep_last();
             assert_eq!(
                 keys.parse(&with("use", json!("enc"))).unwrap_err(),
                 JwkError::NotForSignatures("enc".into())
             );
+            keys.keep_last();
         }
         assert!(keys.is_empty());
     }
@@ -207,7 +233,12 @@ mod tests {
     fn bounded_and_the_oldest_goes_first() {
         let mut keys = ProofKeys::new(3);
         let kid = |n: u32| with("kid", json!(format!("k{n}")));
-        let kept: Vec<Rc<Jwk>> = (0..6).map(|n| keys.parse(&kid(n)).unwrap()).collect();
+        let mut parse_and_keep = |n: u32| {
+            let key = keys.parse(&kid(n)).unwrap();
+            keys.keep_last();
+            key
+        };
+        let kept: Vec<Rc<Jwk>> = (0..6).map(&mut parse_and_keep).collect();
         assert_eq!(keys.len(), 3);
         assert!(keys.order.len() <= 3);
         // k3..k5 are still there; k0 was evicted and is parsed again.
@@ -222,6 +253,7 @@ mod tests {
     fn capacity_zero_parses_every_time() {
         let mut keys = ProofKeys::new(0);
         let first = keys.parse(&public()).unwrap();
+        keys.keep_last();
         let second = keys.parse(&public()).unwrap();
         assert!(!Rc::ptr_eq(&first, &second));
         assert!(keys.is_empty());
@@ -231,7 +263,27 @@ mod tests {
     fn debug_shows_size_not_keys() {
         let mut keys = ProofKeys::new(4);
         keys.parse(&public()).unwrap();
+        keys.keep_last();
         assert_eq!(format!("{keys:?}"), "ProofKeys { len: 1, capacity: 4 }");
+    }
+
+    #[test]
+    fn a_parsed_key_is_kept_only_when_asked_and_only_the_last_one() {
+        let mut keys = ProofKeys::new(8);
+        let kid = |n: u32| with("kid", json!(format!("k{n}")));
+        let first = keys.parse(&kid(1)).unwrap();
+        assert!(keys.is_empty());
+        // Another parse drops the first key: keep_last keeps only what the last one parsed.
+        keys.parse(&kid(2)).unwrap();
+        keys.keep_last();
+        assert_eq!(keys.len(), 1);
+        assert!(!Rc::ptr_eq(&keys.parse(&kid(1)).unwrap(), &first));
+        // A hit leaves nothing to keep: kid 1, parsed before it, stays out.
+        keys.parse(&kid(2)).unwrap();
+        keys.keep_last();
+        assert_eq!(keys.len(), 1);
+        keys.keep_last();
+        assert_eq!(keys.len(), 1);
     }
 
     #[test]
@@ -239,6 +291,7 @@ mod tests {
         let mut keys = ProofKeys::new(8);
         let padded = with("x-padding", json!("p".repeat(MAX_KEPT_JWK)));
         let key = keys.parse(&padded).unwrap();
+        keys.keep_last();
         assert_eq!(
             key.thumbprint(),
             jwk::parse_jwk(&public()).unwrap().thumbprint()

@@ -665,6 +665,34 @@ fn binding_mismatch() {
 }
 
 #[test]
+fn a_client_key_is_kept_only_once_a_valid_proof_shows_it_is_the_tokens() {
+    let mut gate = dpop_gate();
+    let token = bound_token();
+    // A valid proof under a key the token is not bound to: refused, and its key not kept, so
+    // proofs under new keys cannot push out the keys of other clients.
+    let other_client = testbed::ProofBuilder::new(Key::Client2, "GET", PRIVATE_URL)
+        .access_token(&token)
+        .iat(NOW);
+    assert_eq!(
+        dpop_deny(&mut gate, &token, &other_client),
+        invalid_token(Scheme::DPoP, CNF_MISMATCH)
+    );
+    assert_eq!(gate.kept_client_keys(), 0);
+    // The token's key with a proof that fails a check: not kept either.
+    let wrong = proof(&token).claim("htm", json!("POST"));
+    assert_eq!(
+        dpop_deny(&mut gate, &token, &wrong),
+        invalid_proof("DPoP proof htm mismatch")
+    );
+    assert_eq!(gate.kept_client_keys(), 0);
+    // A valid proof under the token's key: kept, once however often it is used.
+    for _ in 0..2 {
+        allowed(decide(&mut gate, &dpop_request(&token, &proof(&token))));
+        assert_eq!(gate.kept_client_keys(), 1);
+    }
+}
+
+#[test]
 fn scopes_are_checked_last() {
     let mut gate = dpop_gate();
     let token = bound().scope("openid").build();
