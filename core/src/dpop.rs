@@ -195,8 +195,9 @@ pub fn decode_proof(proof: &str) -> Result<Proof<'_>, ProofError> {
 /// Every check of RFC 9449 §4.3 except the nonce and replay, in the contract's order: `typ`,
 /// `alg`, `jwk`, signature, presence of the required claims, `jti`, `iat`, `htm`, `htu`, `ath`.
 /// The `jwk` is parsed through `keys`, which returns the key kept from an earlier proof with
-/// the same `jwk`; keeping a new one is the caller's choice ([`ProofKeys::keep_last`]). `ath` is [`access_token_hash`] of the presented access token (computed once
-/// per verified token by the caller). `now` is Unix seconds.
+/// the same `jwk`; keeping a new one is the caller's choice ([`ProofKeys::keep_last`]). `ath`
+/// is [`access_token_hash`] of the presented access token (computed once per verified token
+/// by the caller). `now` is Unix seconds.
 pub fn verify_proof(
     proof: &Proof<'_>,
     keys: &mut ProofKeys,
