@@ -78,13 +78,15 @@ const GY: Fe = Fe([
 /// takes the NAF's 257th digit).
 const SPANS: usize = 8;
 const SPAN: usize = 256 / SPANS;
-/// NAF window widths: wider for G, whose tables are built once per process (32 KiB), than for
+/// NAF window widths: wider for G, whose tables are built once per VM (128 KiB), than for
 /// Q, whose tables are built for every key (2 KiB). Measured under V8, SPANS/Q_WINDOW/G_WINDOW
 /// as µs per verification and per key: 4/5/7 83, 143; 4/5/8 77, 138; 8/5/8 66, 197; 4/4/8 82,
-/// 119; with the faster scalar inversion: 4/5/8 75, 140; 8/4/8 66, 155; 8/5/8 62, 194. 8/4/8
-/// is kept: 8/5/8 saves 4 µs more per signature but costs 39 µs more per new key, which a
-/// client sending a new DPoP key with every proof would make the filter pay each time.
-const G_WINDOW: u32 = 8;
+/// 119; with the faster scalar inversion: 4/5/8 75, 140; 8/4/8 66, 155; 8/5/8 62, 194. 8/5/8
+/// saves 4 µs more per signature but costs 39 µs more per new key, which a client sending a
+/// new DPoP key with every proof would make the filter pay each time. On distinct signatures
+/// after the one-step carries, 8/4/8 49.2 and 8/4/10 47.0 µs (G's table: 1.3 ms more to build
+/// once, 96 KiB more memory); 8/4/10 is kept.
+const G_WINDOW: u32 = 10;
 const Q_WINDOW: u32 = 4;
 const G_ODD: usize = 1 << (G_WINDOW - 2);
 const Q_ODD: usize = 1 << (Q_WINDOW - 2);
@@ -610,16 +612,16 @@ fn inverse_mont_n(a: &[u32; 8]) -> Option<[u32; 8]> {
 
 /// Width-w NAF digits of a 256-bit scalar, least significant first: each nonzero digit is odd
 /// with |d| < 2^(w−1), and any two nonzero digits are at least w positions apart.
-fn naf(k: &[u32; 8], w: u32) -> [i8; NAF_LEN] {
+fn naf(k: &[u32; 8], w: u32) -> [i16; NAF_LEN] {
     let bits = |pos: usize, count: u32| -> u32 {
-        // Bits pos .. pos+count of k (count ≤ 8), zero above bit 255.
+        // Bits pos .. pos+count of k (count ≤ 32), zero above bit 255.
         let word = pos / 32;
         let shift = pos % 32;
         let lo = u64::from(k.get(word).copied().unwrap_or(0));
         let hi = u64::from(k.get(word + 1).copied().unwrap_or(0));
         (((lo | (hi << 32)) >> shift) & ((1 << count) - 1)) as u32
     };
-    let mut digits = [0i8; NAF_LEN];
+    let mut digits = [0i16; NAF_LEN];
     let width = 1i32 << w;
     let mut carry = 0u32;
     let mut pos = 0;
@@ -634,7 +636,7 @@ fn naf(k: &[u32; 8], w: u32) -> [i8; NAF_LEN] {
         let x = x as i32;
         let d = if x < width / 2 { x } else { x - width };
         if let Some(slot) = digits.get_mut(pos) {
-            *slot = d as i8;
+            *slot = d as i16;
         }
         carry = u32::from(d < 0);
         pos += w as usize;
@@ -853,7 +855,7 @@ fn g_table() -> &'static [Affine] {
 
 /// Adds the NAF digit's multiple from a span's odd-multiples table (negated for a negative
 /// digit). `false` if the table lacks the entry (only when a table could not be built).
-fn add_digit(acc: &mut Jacobian, table: &[Affine], span: usize, count: usize, d: i8) -> bool {
+fn add_digit(acc: &mut Jacobian, table: &[Affine], span: usize, count: usize, d: i16) -> bool {
     if d == 0 {
         return true;
     }
@@ -1196,7 +1198,7 @@ mod tests {
             scalars.push(rng.words());
         }
         for k in &scalars {
-            for w in [4, 5, 6, 7] {
+            for w in Q_WINDOW..=G_WINDOW {
                 let digits = naf(k, w);
                 // Σ d_i·2^i computed as a 9-word signed sum, checked against k.
                 let mut sum = [0i64; 10];
