@@ -983,27 +983,36 @@ mod tests {
         assert_eq!(b.full_tick(Some(&mut store), NOW + 1).woken, vec![2]);
     }
 
-    #[test]
-    fn requests_wait_for_an_unknown_kid_refetch_on_another_worker_with_a_fast_tick() {
+    /// Workers a and b hold the first keys (b can wake requests); at `later` a claims and
+    /// sends an unknown-kid refetch. The store, both workers and a's callout token.
+    fn refetch_out_on_a(later: u64) -> (MemoryStore, Worker, Worker, u32) {
         let mut store = MemoryStore::default();
         let (mut a, mut b) = (worker(), worker());
         create_claims(&a.gate, &mut store);
         a.fetch_for_request(Some(&mut store), FetchReason::Refresh, NOW);
         b.fetch.set_can_wake(true);
         assert!(b.tick(Some(&mut store), NOW).is_empty());
-        let later = NOW + 60;
-        // Worker a claims the refetch; b's requests wait for it rather than fetch.
         let Plan::Fetch(jwks) = a.plan(Some(&mut store), FetchReason::UnknownKid, later) else {
             unreachable!("the claim's winner fetches")
         };
         let token = a.send(&jwks, Purpose::Request, later);
-        let plan = |b: &mut Worker, store: &mut MemoryStore, id| {
-            let store = Some(store as &mut dyn SharedStore);
-            b.fetch
-                .plan_for_request(&mut b.gate, store, 0, FetchReason::UnknownKid, id, later)
-        };
-        assert_eq!(plan(&mut b, &mut store, 1), Plan::Wait);
-        assert_eq!(plan(&mut b, &mut store, 2), Plan::Wait);
+        (store, a, b, token)
+    }
+
+    /// What worker b plans for its request `id` that names an unknown kid, at `now`.
+    fn plan_unknown_kid(b: &mut Worker, store: &mut MemoryStore, id: u32, now: u64) -> Plan {
+        let store = Some(store as &mut dyn SharedStore);
+        b.fetch
+            .plan_for_request(&mut b.gate, store, 0, FetchReason::UnknownKid, id, now)
+    }
+
+    #[test]
+    fn requests_wait_for_an_unknown_kid_refetch_on_another_worker_with_a_fast_tick() {
+        let later = NOW + 60;
+        // Worker a claims the refetch; b's requests wait for it rather than fetch.
+        let (mut store, mut a, mut b, token) = refetch_out_on_a(later);
+        assert_eq!(plan_unknown_kid(&mut b, &mut store, 1, later), Plan::Wait);
+        assert_eq!(plan_unknown_kid(&mut b, &mut store, 2, later), Plan::Wait);
         assert_eq!(b.fetch.tick_period_ms(), FAST_TICK_MS);
         assert!(b.full_tick(Some(&mut store), later).woken.is_empty());
         a.answer(Some(&mut store), token, &ok(JWKS), later + 1);
@@ -1016,26 +1025,15 @@ mod tests {
     /// woken by the next tick, not left until the fetch lease ends.
     #[test]
     fn waiters_are_woken_when_another_request_loaded_the_published_keys_first() {
-        let mut store = MemoryStore::default();
-        let (mut a, mut b) = (worker(), worker());
-        create_claims(&a.gate, &mut store);
-        a.fetch_for_request(Some(&mut store), FetchReason::Refresh, NOW);
-        b.fetch.set_can_wake(true);
-        assert!(b.tick(Some(&mut store), NOW).is_empty());
         let later = NOW + 60;
-        let Plan::Fetch(jwks) = a.plan(Some(&mut store), FetchReason::UnknownKid, later) else {
-            unreachable!("the claim's winner fetches")
-        };
-        let token = a.send(&jwks, Purpose::Request, later);
-        let plan = |b: &mut Worker, store: &mut MemoryStore, id| {
-            let store = Some(store as &mut dyn SharedStore);
-            b.fetch
-                .plan_for_request(&mut b.gate, store, 0, FetchReason::UnknownKid, id, later)
-        };
-        assert_eq!(plan(&mut b, &mut store, 1), Plan::Wait);
+        let (mut store, mut a, mut b, token) = refetch_out_on_a(later);
+        assert_eq!(plan_unknown_kid(&mut b, &mut store, 1, later), Plan::Wait);
         a.answer(Some(&mut store), token, &ok(JWKS), later);
         // Request 2 on b loads a's keys and is decided at once.
-        assert_eq!(plan(&mut b, &mut store, 2), Plan::DecideAgain);
+        assert_eq!(
+            plan_unknown_kid(&mut b, &mut store, 2, later),
+            Plan::DecideAgain
+        );
         assert_eq!(b.full_tick(Some(&mut store), later).woken, vec![1]);
         assert_eq!(b.fetch.tick_period_ms(), TICK_MS);
     }
