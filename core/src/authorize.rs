@@ -22,8 +22,8 @@ use std::rc::Rc;
 /// their lifetime; each entry holds one token's claims (typically well under 1 KiB).
 pub const TOKEN_CACHE_ENTRIES: usize = 4096;
 
-/// DPoP proof keys kept per worker: one per active client key. A P-256 entry holds about 2 KiB
-/// of precomputed multiples, so the bound keeps this near 2 MiB.
+/// DPoP proof keys kept per worker: one per active client key. A P-256 entry holds about 4 KiB
+/// of precomputed multiples, so the bound keeps this near 4 MiB.
 pub const PROOF_KEY_ENTRIES: usize = 1024;
 
 /// What the shell read from the request.
