@@ -436,10 +436,32 @@ struct Column {
 }
 
 impl Column {
-    /// Adds Σ x[j]·y[len−1−j]: x against y reversed, the terms of one product column.
+    /// Adds Σ x[j]·y[len−1−j] one product at a time. Up to three terms (what is left after
+    /// wasm SIMD took fours) are written out: LLVM turns a loop into 64-bit lane products,
+    /// which V8 builds from three 32-bit ones each.
     #[inline(always)]
-    fn add_reversed_dot(self, x: &[Limb], y: &[Limb]) -> Column {
-        self.add(reversed_dot(x, y))
+    fn add_reversed_products(self, x: &[Limb], y: &[Limb]) -> Column {
+        match (x, y) {
+            ([], _) | (_, []) => self,
+            ([a0], [b0]) => self.add_product(*a0, *b0),
+            ([a0, a1], [b1, b0]) => self.add_product(*a0, *b0).add_product(*a1, *b1),
+            ([a0, a1, a2], [b2, b1, b0]) => self
+                .add_product(*a0, *b0)
+                .add_product(*a1, *b1)
+                .add_product(*a2, *b2),
+            _ => x
+                .iter()
+                .zip(y.iter().rev())
+                .fold(self, |col, (&a, &b)| col.add_product(a, b)),
+        }
+    }
+
+    #[inline(always)]
+    fn doubled(self) -> Column {
+        Column {
+            lo: self.lo << 1,
+            hi: self.hi << 1,
+        }
     }
 
     #[inline(always)]
@@ -474,54 +496,159 @@ impl Column {
     }
 }
 
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-#[inline(always)]
-fn reversed_dot(x: &[Limb], y: &[Limb]) -> Column {
-    let mut col = Column::default();
-    for (&a, &b) in x.iter().zip(y.iter().rev()) {
-        col = col.add_product(a, b);
+/// A column sum being built: the products wasm SIMD takes four at a time sit in vector lanes
+/// until [`Sum::column`] adds everything up, once per column; the rest is a [`Column`].
+#[derive(Clone, Copy)]
+struct Sum {
+    lanes: Lanes,
+    rest: Column,
+}
+
+impl Sum {
+    #[inline(always)]
+    fn new() -> Sum {
+        Sum {
+            lanes: Lanes::zero(),
+            rest: Column::default(),
+        }
     }
-    col
+
+    /// Adds Σ x[j]·y[len−1−j]: x against y reversed, the terms of one product column.
+    #[inline(always)]
+    fn add_reversed_dot(self, x: &[Limb], y: &[Limb]) -> Sum {
+        let (lanes, x_rest, y_rest) = self.lanes.add_reversed_dot(x, y);
+        Sum {
+            lanes,
+            rest: self.rest.add_reversed_products(x_rest, y_rest),
+        }
+    }
+
+    #[inline(always)]
+    fn add_product(self, x: Limb, y: Limb) -> Sum {
+        Sum {
+            rest: self.rest.add_product(x, y),
+            ..self
+        }
+    }
+
+    #[inline(always)]
+    fn add(self, other: Column) -> Sum {
+        Sum {
+            rest: self.rest.add(other),
+            ..self
+        }
+    }
+
+    #[inline(always)]
+    fn doubled(self) -> Sum {
+        Sum {
+            lanes: self.lanes.doubled(),
+            rest: self.rest.doubled(),
+        }
+    }
+
+    #[inline(always)]
+    fn column(self) -> Column {
+        self.lanes.total().add(self.rest)
+    }
+}
+
+/// Without wasm SIMD there are no lanes: every product goes through [`Column`].
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[derive(Clone, Copy)]
+struct Lanes;
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+impl Lanes {
+    #[inline(always)]
+    fn zero() -> Lanes {
+        Lanes
+    }
+
+    #[inline(always)]
+    fn add_reversed_dot<'a>(self, x: &'a [Limb], y: &'a [Limb]) -> (Lanes, &'a [Limb], &'a [Limb]) {
+        (self, x, y)
+    }
+
+    #[inline(always)]
+    fn doubled(self) -> Lanes {
+        self
+    }
+
+    #[inline(always)]
+    fn total(self) -> Column {
+        Column::default()
+    }
 }
 
 /// With wasm SIMD, four 32x32→64 products per step (`i64x2.extmul_*_i32x4_u`), low and high
 /// halves summed in two i64x2 accumulators.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-#[inline(always)]
-fn reversed_dot(x: &[Limb], y: &[Limb]) -> Column {
-    use core::arch::wasm32::{
-        i32x4_shuffle, u64x2_add, u64x2_extmul_high_u32x4, u64x2_extmul_low_u32x4,
-        u64x2_extract_lane, u64x2_shr, u64x2_splat, v128, v128_and, v128_load,
-    };
-    let mask = u64x2_splat(u64::from(u32::MAX));
-    let mut lo: v128 = u64x2_splat(0);
-    let mut hi: v128 = u64x2_splat(0);
-    let xs = x.chunks_exact(4);
-    let ys = y.rchunks_exact(4);
-    let (x_rest, y_rest) = (xs.remainder(), ys.remainder());
-    for (a, b) in xs.zip(ys) {
-        // SAFETY: `a` is a chunk of exactly four u32s, so 16 bytes from its start are readable;
-        // `v128_load` has no alignment requirement.
-        let av = unsafe { v128_load(a.as_ptr().cast::<v128>()) };
-        // SAFETY: as for `a`: `b` is a chunk of exactly four u32s.
-        let bv = unsafe { v128_load(b.as_ptr().cast::<v128>()) };
-        // `b` runs the other way: reverse its lanes to pair x[j] with y[len−1−j].
-        let bv = i32x4_shuffle::<3, 2, 1, 0>(bv, bv);
-        let p = u64x2_extmul_low_u32x4(av, bv);
-        lo = u64x2_add(lo, v128_and(p, mask));
-        hi = u64x2_add(hi, u64x2_shr(p, 32));
-        let p = u64x2_extmul_high_u32x4(av, bv);
-        lo = u64x2_add(lo, v128_and(p, mask));
-        hi = u64x2_add(hi, u64x2_shr(p, 32));
+#[derive(Clone, Copy)]
+struct Lanes {
+    lo: core::arch::wasm32::v128,
+    hi: core::arch::wasm32::v128,
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+impl Lanes {
+    #[inline(always)]
+    fn zero() -> Lanes {
+        use core::arch::wasm32::u64x2_splat;
+        Lanes {
+            lo: u64x2_splat(0),
+            hi: u64x2_splat(0),
+        }
     }
-    let mut col = Column {
-        lo: u64x2_extract_lane::<0>(lo) + u64x2_extract_lane::<1>(lo),
-        hi: u64x2_extract_lane::<0>(hi) + u64x2_extract_lane::<1>(hi),
-    };
-    for (&a, &b) in x_rest.iter().zip(y_rest.iter().rev()) {
-        col = col.add_product(a, b);
+
+    /// Adds the products of x's and y's whole chunks of four and returns what is left: the
+    /// end of x and the start of y, which pair with each other.
+    #[inline(always)]
+    fn add_reversed_dot<'a>(self, x: &'a [Limb], y: &'a [Limb]) -> (Lanes, &'a [Limb], &'a [Limb]) {
+        use core::arch::wasm32::{
+            i32x4_shuffle, u64x2_add, u64x2_extmul_high_u32x4, u64x2_extmul_low_u32x4, u64x2_shr,
+            u64x2_splat, v128, v128_and, v128_load,
+        };
+        let mask = u64x2_splat(u64::from(u32::MAX));
+        let Lanes { mut lo, mut hi } = self;
+        let xs = x.chunks_exact(4);
+        let ys = y.rchunks_exact(4);
+        let (x_rest, y_rest) = (xs.remainder(), ys.remainder());
+        for (a, b) in xs.zip(ys) {
+            // SAFETY: `a` is a chunk of exactly four u32s, so 16 bytes from its start are
+            // readable; `v128_load` has no alignment requirement.
+            let av = unsafe { v128_load(a.as_ptr().cast::<v128>()) };
+            // SAFETY: as for `a`: `b` is a chunk of exactly four u32s.
+            let bv = unsafe { v128_load(b.as_ptr().cast::<v128>()) };
+            // `b` runs the other way: reverse its lanes to pair x[j] with y[len−1−j].
+            let bv = i32x4_shuffle::<3, 2, 1, 0>(bv, bv);
+            let p = u64x2_extmul_low_u32x4(av, bv);
+            lo = u64x2_add(lo, v128_and(p, mask));
+            hi = u64x2_add(hi, u64x2_shr(p, 32));
+            let p = u64x2_extmul_high_u32x4(av, bv);
+            lo = u64x2_add(lo, v128_and(p, mask));
+            hi = u64x2_add(hi, u64x2_shr(p, 32));
+        }
+        (Lanes { lo, hi }, x_rest, y_rest)
     }
-    col
+
+    #[inline(always)]
+    fn doubled(self) -> Lanes {
+        use core::arch::wasm32::u64x2_shl;
+        Lanes {
+            lo: u64x2_shl(self.lo, 1),
+            hi: u64x2_shl(self.hi, 1),
+        }
+    }
+
+    #[inline(always)]
+    fn total(self) -> Column {
+        use core::arch::wasm32::u64x2_extract_lane;
+        Column {
+            lo: u64x2_extract_lane::<0>(self.lo) + u64x2_extract_lane::<1>(self.lo),
+            hi: u64x2_extract_lane::<0>(self.hi) + u64x2_extract_lane::<1>(self.hi),
+        }
+    }
 }
 
 /// The indices j of the terms x[j]·y[i−j] of column i of a product of two k-limb numbers.
@@ -540,7 +667,7 @@ fn mont_mul(out: &mut [Limb], a: &[Limb], b: &[Limb], n: &[Limb], n0: Limb, m: &
     montgomery(out, n, n0, m, |i, k| {
         let range = column_range(i, k);
         let (x, y) = (part(a, &range), part(b, &range));
-        Column::default().add_reversed_dot(x, y)
+        Sum::new().add_reversed_dot(x, y)
     })
 }
 
@@ -549,14 +676,12 @@ fn mont_sqr(out: &mut [Limb], a: &[Limb], n: &[Limb], n0: Limb, m: &mut [Limb]) 
     montgomery(out, n, n0, m, |i, k| {
         let x = part(a, &column_range(i, k));
         let half = x.len() / 2;
-        let cross = Column::default().add_reversed_dot(
-            x.get(..half).unwrap_or_default(),
-            x.get(x.len() - half..).unwrap_or_default(),
-        );
-        let doubled = Column {
-            lo: cross.lo << 1,
-            hi: cross.hi << 1,
-        };
+        let doubled = Sum::new()
+            .add_reversed_dot(
+                x.get(..half).unwrap_or_default(),
+                x.get(x.len() - half..).unwrap_or_default(),
+            )
+            .doubled();
         match x.get(half) {
             Some(&mid) if x.len() % 2 == 1 => doubled.add_product(mid, mid),
             _ => doubled,
@@ -573,7 +698,7 @@ fn montgomery(
     n: &[Limb],
     n0: Limb,
     m: &mut [Limb],
-    column: impl Fn(usize, usize) -> Column,
+    column: impl Fn(usize, usize) -> Sum,
 ) {
     let k = n.len();
     let n_low = n.first().copied().unwrap_or(0);
@@ -581,7 +706,10 @@ fn montgomery(
     for i in 0..k {
         let chosen = m.get(..i).unwrap_or_default();
         let n_part = n.get(1..=i).unwrap_or_default();
-        let col = column(i, k).add(carry).add_reversed_dot(chosen, n_part);
+        let col = column(i, k)
+            .add(carry)
+            .add_reversed_dot(chosen, n_part)
+            .column();
         let mi = col.low_limb().wrapping_mul(n0);
         if let Some(slot) = m.get_mut(i) {
             *slot = mi;
@@ -592,7 +720,8 @@ fn montgomery(
         let range = column_range(i, k);
         let col = column(i, k)
             .add(carry)
-            .add_reversed_dot(part(m, &range), part(n, &range));
+            .add_reversed_dot(part(m, &range), part(n, &range))
+            .column();
         *o = col.low_limb();
         carry = col.shift();
     }
