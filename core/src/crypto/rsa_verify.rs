@@ -456,6 +456,24 @@ impl Column {
         }
     }
 
+    /// Adds Σ x[j]·y[j], one product at a time, the same way.
+    #[inline(always)]
+    fn add_products(self, x: &[Limb], y: &[Limb]) -> Column {
+        match (x, y) {
+            ([], _) | (_, []) => self,
+            ([a0], [b0]) => self.add_product(*a0, *b0),
+            ([a0, a1], [b0, b1]) => self.add_product(*a0, *b0).add_product(*a1, *b1),
+            ([a0, a1, a2], [b0, b1, b2]) => self
+                .add_product(*a0, *b0)
+                .add_product(*a1, *b1)
+                .add_product(*a2, *b2),
+            _ => x
+                .iter()
+                .zip(y)
+                .fold(self, |col, (&a, &b)| col.add_product(a, b)),
+        }
+    }
+
     #[inline(always)]
     fn doubled(self) -> Column {
         Column {
@@ -523,6 +541,16 @@ impl Sum {
         }
     }
 
+    /// Adds Σ x[j]·y[j] (x and y of equal length).
+    #[inline(always)]
+    fn add_dot(self, x: &[Limb], y: &[Limb]) -> Sum {
+        let (lanes, x_rest, y_rest) = self.lanes.add_dot(x, y);
+        Sum {
+            lanes,
+            rest: self.rest.add_products(x_rest, y_rest),
+        }
+    }
+
     #[inline(always)]
     fn add_product(self, x: Limb, y: Limb) -> Sum {
         Sum {
@@ -571,6 +599,11 @@ impl Lanes {
     }
 
     #[inline(always)]
+    fn add_dot<'a>(self, x: &'a [Limb], y: &'a [Limb]) -> (Lanes, &'a [Limb], &'a [Limb]) {
+        (self, x, y)
+    }
+
+    #[inline(always)]
     fn doubled(self) -> Lanes {
         self
     }
@@ -601,35 +634,63 @@ impl Lanes {
         }
     }
 
-    /// Adds the products of x's and y's whole chunks of four and returns what is left: the
-    /// end of x and the start of y, which pair with each other.
+    /// Adds Σ x[j]·y[len−1−j] over x's and y's whole chunks of four and returns what is left:
+    /// the end of x and the start of y, which pair with each other.
     #[inline(always)]
     fn add_reversed_dot<'a>(self, x: &'a [Limb], y: &'a [Limb]) -> (Lanes, &'a [Limb], &'a [Limb]) {
+        let xs = x.chunks_exact(4);
+        let ys = y.rchunks_exact(4);
+        let rest = (xs.remainder(), ys.remainder());
+        let lanes = xs
+            .zip(ys)
+            .fold(self, |lanes, (a, b)| lanes.add_four(a, b, true));
+        (lanes, rest.0, rest.1)
+    }
+
+    /// Adds Σ x[j]·y[j] over whole chunks of four and returns the ends of x and y.
+    #[inline(always)]
+    fn add_dot<'a>(self, x: &'a [Limb], y: &'a [Limb]) -> (Lanes, &'a [Limb], &'a [Limb]) {
+        let xs = x.chunks_exact(4);
+        let ys = y.chunks_exact(4);
+        let rest = (xs.remainder(), ys.remainder());
+        let lanes = xs
+            .zip(ys)
+            .fold(self, |lanes, (a, b)| lanes.add_four(a, b, false));
+        (lanes, rest.0, rest.1)
+    }
+
+    /// Adds a[j]·b[j] for chunks of four, or a[j]·b[3−j] with `reversed`.
+    #[inline(always)]
+    fn add_four(self, a: &[Limb], b: &[Limb], reversed: bool) -> Lanes {
         use core::arch::wasm32::{
             i32x4_shuffle, u64x2_add, u64x2_extmul_high_u32x4, u64x2_extmul_low_u32x4, u64x2_shr,
             u64x2_splat, v128, v128_and, v128_load,
         };
+        let (Ok(a), Ok(b)) = (<&[Limb; 4]>::try_from(a), <&[Limb; 4]>::try_from(b)) else {
+            return self;
+        };
+        // SAFETY: `a` and `b` are four u32s each, so 16 bytes from their starts are readable;
+        // `v128_load` has no alignment requirement.
+        let (av, bv) = unsafe {
+            (
+                v128_load(a.as_ptr().cast::<v128>()),
+                v128_load(b.as_ptr().cast::<v128>()),
+            )
+        };
+        let bv = if reversed {
+            i32x4_shuffle::<3, 2, 1, 0>(bv, bv)
+        } else {
+            bv
+        };
         let mask = u64x2_splat(u64::from(u32::MAX));
         let Lanes { mut lo, mut hi } = self;
-        let xs = x.chunks_exact(4);
-        let ys = y.rchunks_exact(4);
-        let (x_rest, y_rest) = (xs.remainder(), ys.remainder());
-        for (a, b) in xs.zip(ys) {
-            // SAFETY: `a` is a chunk of exactly four u32s, so 16 bytes from its start are
-            // readable; `v128_load` has no alignment requirement.
-            let av = unsafe { v128_load(a.as_ptr().cast::<v128>()) };
-            // SAFETY: as for `a`: `b` is a chunk of exactly four u32s.
-            let bv = unsafe { v128_load(b.as_ptr().cast::<v128>()) };
-            // `b` runs the other way: reverse its lanes to pair x[j] with y[len−1−j].
-            let bv = i32x4_shuffle::<3, 2, 1, 0>(bv, bv);
-            let p = u64x2_extmul_low_u32x4(av, bv);
-            lo = u64x2_add(lo, v128_and(p, mask));
-            hi = u64x2_add(hi, u64x2_shr(p, 32));
-            let p = u64x2_extmul_high_u32x4(av, bv);
-            lo = u64x2_add(lo, v128_and(p, mask));
-            hi = u64x2_add(hi, u64x2_shr(p, 32));
-        }
-        (Lanes { lo, hi }, x_rest, y_rest)
+        let p = u64x2_extmul_low_u32x4(av, bv);
+        lo = u64x2_add(lo, v128_and(p, mask));
+        hi = u64x2_add(hi, u64x2_shr(p, 32));
+        let p = u64x2_extmul_high_u32x4(av, bv);
+        lo = u64x2_add(lo, v128_and(p, mask));
+        hi = u64x2_add(hi, u64x2_shr(p, 32));
+        Lanes { lo, hi }
     }
 
     #[inline(always)]
@@ -702,26 +763,23 @@ fn montgomery(
 ) {
     let k = n.len();
     let n_low = n.first().copied().unwrap_or(0);
+    // m is kept in reverse (m_j at m[k−1−j]): the terms m_j·n[i−j] of column i then pair
+    // two ascending runs, which the vector loop takes without reversing lanes.
     let mut carry = Column::default();
     for i in 0..k {
-        let chosen = m.get(..i).unwrap_or_default();
+        let chosen = m.get(k - i..).unwrap_or_default();
         let n_part = n.get(1..=i).unwrap_or_default();
-        let col = column(i, k)
-            .add(carry)
-            .add_reversed_dot(chosen, n_part)
-            .column();
+        let col = column(i, k).add(carry).add_dot(n_part, chosen).column();
         let mi = col.low_limb().wrapping_mul(n0);
-        if let Some(slot) = m.get_mut(i) {
+        if let Some(slot) = m.get_mut(k - 1 - i) {
             *slot = mi;
         }
         carry = col.add_product(mi, n_low).shift();
     }
     for (i, o) in (k..2 * k).zip(out.iter_mut()) {
-        let range = column_range(i, k);
-        let col = column(i, k)
-            .add(carry)
-            .add_reversed_dot(part(m, &range), part(n, &range))
-            .column();
+        let n_part = n.get(i + 1 - k..).unwrap_or_default();
+        let chosen = m.get(..2 * k - 1 - i).unwrap_or_default();
+        let col = column(i, k).add(carry).add_dot(n_part, chosen).column();
         *o = col.low_limb();
         carry = col.shift();
     }
