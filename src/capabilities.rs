@@ -3,6 +3,7 @@
 //! (ngx_wasm_module) has them all but does not pass request header changes upstream.
 
 use crate::host;
+use filter_core::host_verify;
 use filter_core::key_fetch::TICK_MS;
 use log::warn;
 
@@ -73,4 +74,26 @@ pub fn is_ngx_wasm_module() -> bool {
 /// has a filter state for later filters.
 pub fn is_envoy(caps: &Capabilities, ngx_wasm: bool) -> bool {
     caps.tick && !ngx_wasm
+}
+
+/// Envoy's `verify_signature` foreign function, for the core's [`host_verify`] checks.
+#[derive(Debug)]
+pub struct EnvoySignatures;
+
+impl host_verify::SignatureHost for EnvoySignatures {
+    fn call(&mut self, arguments: &[u8]) -> Option<Vec<u8>> {
+        host::call_foreign(host_verify::FUNCTION, arguments).ok()
+    }
+}
+
+/// Envoy's signature function if it passes the self-test; asked only on Envoy (see
+/// [`host::call_foreign`]).
+pub fn envoy_signatures() -> Option<EnvoySignatures> {
+    let mut host = EnvoySignatures;
+    if host_verify::self_test(&mut host) {
+        Some(host)
+    } else {
+        warn!("Envoy's verify_signature failed its self-test: RSA signatures are checked in wasm");
+        None
+    }
 }

@@ -112,6 +112,14 @@ extern "C" {
     fn proxy_define_metric(kind: u32, name: *const u8, name_len: usize, id: *mut u32) -> u32;
     fn proxy_increment_metric(id: u32, offset: i64) -> u32;
     fn proxy_record_metric(id: u32, value: u64) -> u32;
+    fn proxy_call_foreign_function(
+        name: *const u8,
+        name_len: usize,
+        arguments: *const u8,
+        arguments_len: usize,
+        result: *mut *mut u8,
+        result_len: *mut usize,
+    ) -> u32;
 }
 
 /// Takes ownership of a buffer the host returned.
@@ -214,6 +222,25 @@ pub fn property(path: &[&str]) -> Result<Option<Vec<u8>>, Status> {
         Err(Status::NOT_FOUND) => Ok(None),
         Err(other) => Err(other),
     }
+}
+
+/// Calls one of the host's own functions by name. Only Envoy has the ones this filter uses:
+/// Kong's host traps on a name it does not know, so callers ask only once the host is known.
+pub fn call_foreign(name: &str, arguments: &[u8]) -> Result<Vec<u8>, Status> {
+    let (mut data, mut size) = (null_mut(), 0usize);
+    // Safety: `name` and `arguments` are valid for their lengths; see `take`.
+    let status = unsafe {
+        proxy_call_foreign_function(
+            name.as_ptr(),
+            name.len(),
+            arguments.as_ptr(),
+            arguments.len(),
+            &mut data,
+            &mut size,
+        )
+    };
+    let value = unsafe { take(data, size) };
+    check(status).map(|()| value)
 }
 
 /// A shared-data value and its revision; `Ok(None)` when the key was never written.

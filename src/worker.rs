@@ -11,7 +11,7 @@ use filter_core::config::Config;
 use filter_core::dpop_settings::ReplayScope;
 use filter_core::key_fetch::{FetchEvent, KeyFetch, TICK_MS};
 use filter_core::shared::{MemoryStore, Replay, SharedStore, WriteError};
-use log::{debug, error, warn};
+use log::{debug, error, info, warn};
 use std::rc::Rc;
 
 /// The host's shared data, as the core's store.
@@ -83,7 +83,9 @@ impl Worker {
 
     /// Learns, on the first request (where properties are defined on every host), what the
     /// host does with requests. On a host that resumes a request from another context (Envoy:
-    /// it has a tick and is not ngx_wasm_module), requests wait for one fetch of the keys.
+    /// it has a tick and is not ngx_wasm_module), requests wait for one fetch of the keys, and
+    /// RS256/384/512 signatures go to Envoy's own `verify_signature` once it passes its
+    /// self-test.
     ///
     /// ngx_wasm_module proxies request headers as the client sent them, so a configuration
     /// that relies on changing them (identity headers, stripping credentials) is refused
@@ -96,6 +98,12 @@ impl Worker {
         self.ngx_wasm = Some(ngx_wasm);
         let envoy = capabilities::is_envoy(&self.caps, ngx_wasm);
         self.fetch.set_can_wake(envoy);
+        if envoy {
+            if let Some(signatures) = capabilities::envoy_signatures() {
+                self.gate.use_signature_host(Box::new(signatures));
+                info!("RS256/384/512 signatures are checked by Envoy's verify_signature");
+            }
+        }
         self.refused = if ngx_wasm && self.config.needs_header_changes() {
             Some(
                 "\"forward\" (claim headers, claims header, strip_authorization) needs request \

@@ -414,6 +414,14 @@ fn the_signature_must_verify_with_the_published_key() {
             ),
         ],
     );
+    // On Envoy these RS256 signatures were checked by Envoy's own verify_signature.
+    assert!(
+        stack
+            .gateway
+            .log()
+            .contains("RS256/384/512 signatures are checked by Envoy's verify_signature"),
+        "the filter did not take Envoy's signature check"
+    );
 }
 
 #[test]

@@ -7,6 +7,7 @@ use crate::access_token::{self, Rejected, VerifiedToken};
 use crate::config::Config;
 use crate::dpop::{self, ForwardedHeaders, ProofError, ProofTarget};
 use crate::extract::{self, Credentials, DpopHeader};
+use crate::host_verify::SignatureHost;
 use crate::jwks_cache::{CachePolicy, FetchReason, KeyCache, Lookup};
 use crate::key_source::KeySource;
 use crate::nonce::{NonceCheck, Nonces};
@@ -84,6 +85,8 @@ pub struct Gate {
     pub tokens: TokenCache,
     proof_keys: ProofKeys,
     nonces: NonceSetup,
+    /// The host's own signature check, once the shell found one that passes its self-test.
+    signature_host: Option<Box<dyn SignatureHost>>,
 }
 
 #[derive(Debug)]
@@ -106,7 +109,19 @@ impl Gate {
             config,
             keys,
             nonces,
+            signature_host: None,
         }
+    }
+
+    /// Lets the host check the RSA signatures it can check ([`crate::host_verify`]); the
+    /// caller has run [`crate::host_verify::self_test`] on it.
+    pub fn use_signature_host(&mut self, host: Box<dyn SignatureHost>) {
+        self.signature_host = Some(host);
+    }
+
+    /// Whether the host checks RSA signatures.
+    pub fn has_signature_host(&self) -> bool {
+        self.signature_host.is_some()
     }
 
     /// A gate for `config` with its inline keys installed and every fetched source empty.
@@ -313,7 +328,11 @@ impl Gate {
                 return Ok(hit);
             }
         }
-        match access_token::verify(token, &self.config, &self.keys, now) {
+        let host = self
+            .signature_host
+            .as_mut()
+            .map(|h| h.as_mut() as &mut dyn SignatureHost);
+        match access_token::verify(token, &self.config, &self.keys, now, host) {
             Ok(verified) => {
                 let verified = Rc::new(verified);
                 self.tokens.insert(token, Rc::clone(&verified));

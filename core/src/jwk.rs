@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use crate::algorithm::{Algorithm, KeyFamily};
 use crate::b64::{self, B64Error};
 use crate::crypto::{self, KeyError, VerifyingKey};
+use crate::host_verify;
 use crate::json::{self, clip, excerpt, JsonError};
 
 /// A JWKS document larger than this is refused before parsing.
@@ -36,11 +37,19 @@ pub struct Jwk {
     algorithm: Option<Algorithm>,
     key: VerifyingKey,
     thumbprint: String,
+    /// An RSA key as DER SubjectPublicKeyInfo, for a host that checks signatures itself
+    /// ([`crate::host_verify`]).
+    spki: Option<Vec<u8>>,
 }
 
 impl Jwk {
     pub fn key(&self) -> &VerifyingKey {
         &self.key
+    }
+
+    /// DER SubjectPublicKeyInfo of an RSA key; `None` for other key types.
+    pub fn spki(&self) -> Option<&[u8]> {
+        self.spki.as_deref()
     }
 
     pub fn family(&self) -> KeyFamily {
@@ -183,6 +192,7 @@ pub fn parse_jwk(obj: &Map<String, Value>) -> Result<Jwk, JwkError> {
         }
     }
 
+    let mut spki = None;
     let (key, canonical) = match kty {
         "RSA" => {
             let n = required_b64(obj, "n")?;
@@ -197,6 +207,7 @@ pub fn parse_jwk(obj: &Map<String, Value>) -> Result<Jwk, JwkError> {
                 b64::encode(&e),
                 b64::encode(n_min)
             );
+            spki = Some(host_verify::rsa_spki(&n, &e));
             (key, canonical)
         }
         "EC" => {
@@ -239,6 +250,7 @@ pub fn parse_jwk(obj: &Map<String, Value>) -> Result<Jwk, JwkError> {
         algorithm,
         key,
         thumbprint: b64::encode(&crypto::sha256(canonical.as_bytes())),
+        spki,
     })
 }
 

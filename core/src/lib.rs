@@ -17,6 +17,7 @@ pub mod dpop_settings;
 pub mod extract;
 pub mod forward;
 pub mod header_map;
+pub mod host_verify;
 pub mod json;
 pub mod jwk;
 pub mod jwks_cache;

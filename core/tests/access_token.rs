@@ -17,6 +17,7 @@ use std::rc::Rc;
 use filter_core::access_token::{self, Rejected, TokenError, VerifiedToken};
 use filter_core::b64;
 use filter_core::config::Config;
+use filter_core::host_verify;
 use filter_core::json::{self, JsonError};
 use filter_core::jwks_cache::FetchReason;
 use filter_core::jws::{JwsError, Segment, MAX_TOKEN_LEN};
@@ -31,7 +32,7 @@ fn verify_with(
     keys: &ScriptedKeys,
     now: u64,
 ) -> Result<VerifiedToken, Rejected> {
-    access_token::verify(token, config, keys, now)
+    access_token::verify(token, config, keys, now, None)
 }
 
 /// Verifies at `NOW` with the default configuration and the issuer's keys.
@@ -538,7 +539,7 @@ fn key_cache_answers_map_to_need_keys_unavailable_and_unknown_kid() {
     let mut cache = fixtures::empty_key_cache(&config);
     // Nothing fetched yet: wait for the first fetch.
     assert_eq!(
-        access_token::verify(&good_token(), &config, &cache, NOW).unwrap_err(),
+        access_token::verify(&good_token(), &config, &cache, NOW, None).unwrap_err(),
         Rejected::NeedKeys {
             source: 0,
             reason: FetchReason::Refresh
@@ -548,22 +549,28 @@ fn key_cache_answers_map_to_need_keys_unavailable_and_unknown_kid() {
     cache.fetch_started(0, FetchReason::Refresh, NOW);
     let backoff = cache.fetch_failed(0, NOW);
     assert_eq!(
-        access_token::verify(&good_token(), &config, &cache, NOW).unwrap_err(),
+        access_token::verify(&good_token(), &config, &cache, NOW, None).unwrap_err(),
         Rejected::Unavailable {
             retry_after: backoff
         }
     );
     // Keys arrive: the good token passes, an unknown kid is refused while a refetch is too soon...
     cache.keys_fetched(0, Rc::new(issuer_keys()), None, NOW);
-    accepted(access_token::verify(&good_token(), &config, &cache, NOW));
+    accepted(access_token::verify(
+        &good_token(),
+        &config,
+        &cache,
+        NOW,
+        None,
+    ));
     assert_eq!(
-        access_token::verify(&unknown_kid_token(), &config, &cache, NOW).unwrap_err(),
+        access_token::verify(&unknown_kid_token(), &config, &cache, NOW, None).unwrap_err(),
         Rejected::Invalid(TokenError::UnknownKid)
     );
     // ...and asks for a refetch once `jwks_min_refresh_interval_seconds` has passed.
     let later = NOW + config.jwks_min_refresh_interval;
     assert_eq!(
-        access_token::verify(&unknown_kid_token(), &config, &cache, later).unwrap_err(),
+        access_token::verify(&unknown_kid_token(), &config, &cache, later, None).unwrap_err(),
         Rejected::NeedKeys {
             source: 0,
             reason: FetchReason::UnknownKid
@@ -576,9 +583,15 @@ fn unknown_kid_with_inline_keys_is_a_token_problem() {
     let config = config_with(json!({"upstream": null, "jwks": issuer_jwks()}));
     let mut cache = fixtures::empty_key_cache(&config);
     cache.install_static(0, Rc::new(issuer_keys()));
-    accepted(access_token::verify(&good_token(), &config, &cache, NOW));
+    accepted(access_token::verify(
+        &good_token(),
+        &config,
+        &cache,
+        NOW,
+        None,
+    ));
     assert_eq!(
-        access_token::verify(&unknown_kid_token(), &config, &cache, NOW).unwrap_err(),
+        access_token::verify(&unknown_kid_token(), &config, &cache, NOW, None).unwrap_err(),
         Rejected::Invalid(TokenError::UnknownKid)
     );
 }
@@ -604,6 +617,108 @@ fn algorithm_that_does_not_fit_the_key_is_refused() {
 }
 
 // ---- step 9: the signature ----
+
+/// A host signature check that answers as scripted and records what it was asked.
+#[derive(Debug)]
+struct ScriptedHost {
+    answer: Option<Vec<u8>>,
+    asked: Vec<Vec<u8>>,
+}
+
+impl host_verify::SignatureHost for ScriptedHost {
+    fn call(&mut self, arguments: &[u8]) -> Option<Vec<u8>> {
+        self.asked.push(arguments.to_vec());
+        self.answer.clone()
+    }
+}
+
+fn verify_by_host(
+    token: &str,
+    answer: Option<Vec<u8>>,
+) -> (Result<VerifiedToken, Rejected>, usize) {
+    let mut host = ScriptedHost {
+        answer,
+        asked: Vec::new(),
+    };
+    let keys = ScriptedKeys::published();
+    let outcome = access_token::verify(token, &config(), &keys, NOW, Some(&mut host));
+    (outcome, host.asked.len())
+}
+
+const HOST_YES: [u8; 2] = [0x08, 0x01];
+
+#[test]
+fn the_hosts_verdict_decides_rs256_and_rs384() {
+    for token in [good_token(), good().key_alg(Key::Rsa2, "RS384").build()] {
+        let (outcome, asked) = verify_by_host(&token, Some(HOST_YES.to_vec()));
+        accepted(outcome);
+        assert_eq!(asked, 1);
+        let (outcome, asked) = verify_by_host(&token, Some(Vec::new()));
+        assert_outcome(outcome, invalid(TokenError::BadSignature));
+        assert_eq!(asked, 1);
+    }
+}
+
+#[test]
+fn the_host_is_asked_with_the_tokens_own_bytes_and_key() {
+    let token = good_token();
+    let mut host = ScriptedHost {
+        answer: Some(HOST_YES.to_vec()),
+        asked: Vec::new(),
+    };
+    let keys = ScriptedKeys::published();
+    accepted(access_token::verify(
+        &token,
+        &config(),
+        &keys,
+        NOW,
+        Some(&mut host),
+    ));
+    let (signing_input, signature) = token.rsplit_once('.').unwrap();
+    let spki = issuer_keys()
+        .find("rsa-1")
+        .unwrap()
+        .spki()
+        .unwrap()
+        .to_vec();
+    let want = host_verify::arguments(
+        "sha256",
+        &spki,
+        &b64::decode(signature).unwrap(),
+        signing_input.as_bytes(),
+    );
+    assert_eq!(host.asked, vec![want]);
+}
+
+#[test]
+fn without_a_readable_answer_the_own_verifier_decides() {
+    for answer in [None, Some(vec![0x0d, 0, 0, 0, 0])] {
+        let (outcome, asked) = verify_by_host(&good_token(), answer.clone());
+        accepted(outcome);
+        assert_eq!(asked, 1);
+        let (outcome, _) = verify_by_host(&bad_signature_token(), answer);
+        assert_outcome(outcome, invalid(TokenError::BadSignature));
+    }
+}
+
+#[test]
+fn pss_ecdsa_and_eddsa_never_go_to_the_host() {
+    let cases = [
+        good().key_alg(Key::Rsa1, "PS256").build(),
+        good().key_alg(Key::Ec1, "ES256").build(),
+        good().key_alg(Key::Ed1, "EdDSA").build(),
+    ];
+    for token in cases {
+        // A host that would accept anything is not asked, and the signatures still verify.
+        let (outcome, asked) = verify_by_host(&token, Some(HOST_YES.to_vec()));
+        accepted(outcome);
+        assert_eq!(asked, 0);
+    }
+    // Nor is a token refused before its signature: a key named for another algorithm.
+    let (outcome, asked) = verify_by_host(&good().alg("ES256").build(), Some(HOST_YES.to_vec()));
+    assert_outcome(outcome, invalid(TokenError::KeyAlgorithmMismatch));
+    assert_eq!(asked, 0);
+}
 
 #[test]
 fn signature_that_does_not_verify_is_refused() {

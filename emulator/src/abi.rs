@@ -638,6 +638,35 @@ fn define(linker: &mut Linker<State>, profile: Profile) -> Result<(), Error> {
             OK
         },
     )?;
+    // Kong's host traps on any name but its own `resolve_lua`; APISIX's answers Unimplemented.
+    // Envoy's `verify_signature` runs BoringSSL, which this emulator does not have: it answers
+    // NotFound, as Envoy does for a name it does not know, and the filter checks signatures
+    // itself (the real function is exercised against real Envoy).
+    linker.func_wrap(
+        "env",
+        "proxy_call_foreign_function",
+        move |mut caller: Ctx<'_>,
+              name: i32,
+              name_len: i32,
+              _args: i32,
+              _args_len: i32,
+              _result: i32,
+              _result_len: i32|
+              -> Result<i32, Error> {
+            match profile {
+                Profile::Envoy => Ok(NOT_FOUND),
+                Profile::Apisix => Ok(UNIMPLEMENTED),
+                Profile::Kong => {
+                    let called = read(&caller, name, name_len)?;
+                    let what = format!(
+                        "unknown foreign function {:?}: Kong's host traps",
+                        String::from_utf8_lossy(&called)
+                    );
+                    Err(caller.data_mut().crash(what))
+                }
+            }
+        },
+    )?;
     // WASI preview1, as far as a filter uses it.
     linker.func_wrap(
         "wasi_snapshot_preview1",
@@ -793,6 +822,7 @@ impl Vm {
             "proxy_define_metric",
             "proxy_increment_metric",
             "proxy_record_metric",
+            "proxy_call_foreign_function",
         ];
         for import in module.imports() {
             let name = import.name();
