@@ -271,6 +271,22 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_answers_never_panic() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for len in 0..2000 {
+            let bytes: Vec<u8> = (0..len % 64)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect();
+            let _ = read_result(&bytes);
+        }
+    }
+
+    #[test]
     fn self_test_needs_true_for_the_valid_and_false_for_the_corrupted_signature() {
         let yes = Some(vec![0x08, 0x01]);
         let no = Some(vec![]);
