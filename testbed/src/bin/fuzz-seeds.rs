@@ -178,6 +178,11 @@ fn main() -> std::io::Result<()> {
         "shape",
         b"AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA",
     )?;
+    // Envoy's `verify_signature` answers: valid, and refused with its error text.
+    write("host_answer", "valid", &[0x08, 0x01])?;
+    let mut refused = vec![0x12, 24];
+    refused.extend_from_slice(b"Failed to verify digest.");
+    write("host_answer", "refused", &refused)?;
     let configs = [
         ("inline", config.clone()),
         (
