@@ -119,11 +119,6 @@ impl Gate {
         self.signature_host = Some(host);
     }
 
-    /// Whether the host checks RSA signatures.
-    pub fn has_signature_host(&self) -> bool {
-        self.signature_host.is_some()
-    }
-
     /// A gate for `config` with its inline keys installed and every fetched source empty.
     pub fn from_config(config: Rc<Config>) -> Gate {
         let policy = CachePolicy {
